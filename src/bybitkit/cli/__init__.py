@@ -1,0 +1,1 @@
+"""The ``bybitkit`` command line."""
