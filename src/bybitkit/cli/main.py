@@ -5,12 +5,15 @@ from __future__ import annotations
 import typer
 
 from bybitkit import __version__
+from bybitkit.cli.sandbox import app as sandbox_app
 
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     help="bybitkit: trade on Bybit (mainnet, testnet, demo) or on a local sandbox exchange.",
 )
+
+app.add_typer(sandbox_app, name="sandbox")
 
 DEMO_PLAN = """\
 bybitkit demo: the plan (not run yet)

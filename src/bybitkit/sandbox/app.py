@@ -1,0 +1,344 @@
+"""The sandbox as one object: exchange, simulated market, REST and WebSocket server, controls.
+
+    async with Sandbox(seed=7) as sb:
+        creds = sb.create_account()                     # 100k USDT, 100k USDC, 1 BTC, 10 ETH
+        async with RestClient(sb.environment, creds) as rest: ...
+
+It serves on 127.0.0.1 (loopback only), on a free port unless one is given. Controls and faults
+are methods here and, for bots in other processes, a small admin REST under ``/sandbox/`` that
+is clearly not Bybit's (see :mod:`bybitkit.sandbox.admin`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from bybitkit.errors import ConfigError
+from bybitkit.matching import Side
+from bybitkit.money import fmt, to_decimal
+from bybitkit.sandbox.accounts import DEFAULT_BALANCES, Account
+from bybitkit.sandbox.exchange import Exchange, Market, SandboxError, SOrder
+from bybitkit.sandbox.faults import Faults
+from bybitkit.sandbox.instruments import DEFAULT_INSTRUMENTS, Instrument
+from bybitkit.sandbox.market import MarketSimulator
+from bybitkit.sandbox.server import RestApi
+from bybitkit.sandbox.streams import Streams
+from bybitkit.v5.auth import Credentials, generate_rsa_key_pair
+from bybitkit.v5.environments import Environment
+
+log = logging.getLogger(__name__)
+
+
+def check_loopback(host: str) -> None:
+    """The sandbox serves loopback only: refuse any other address."""
+    if host == "localhost":
+        return
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return
+    except ValueError:
+        pass
+    raise ConfigError(f"host: the sandbox serves loopback only (127.0.0.1, ::1), got {host!r}")
+
+
+class Sandbox:
+    """A local Bybit V5 exchange."""
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        speed: float = 1.0,
+        instruments: Sequence[Instrument] = DEFAULT_INSTRUMENTS,
+        simulate: bool = True,
+    ) -> None:
+        check_loopback(host)
+        if speed <= 0:
+            raise ConfigError(f"speed: expected a positive factor, got {speed}")
+        self.seed = seed
+        self.host = host
+        self.port = port
+        self.speed = speed
+        self.simulate = simulate
+        self.started_ms = time.time_ns() // 1_000_000
+        self.exchange = Exchange(instruments, seed=seed, start_ms=self.started_ms)
+        self.faults = Faults()
+        # Without simulation the book is laid once, frozen (a touch spread of two ticks).
+        self.sim = MarketSimulator(self.exchange, seed=seed, speed=speed, frozen=not simulate)
+        self.rest = RestApi(self)
+        self.streams = Streams(self)
+        self._runner: web.AppRunner | None = None
+        self._publisher: asyncio.Task[None] | None = None
+        self.rest_url = ""
+        self.ws_url = ""
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        from bybitkit.sandbox.admin import add_admin_routes
+
+        app = web.Application(client_max_size=1 << 20)
+        for path in ("/v5/public/spot", "/v5/public/linear", "/v5/private", "/v5/trade"):
+            app.router.add_get(path, self.streams.handle)
+        add_admin_routes(app, self)
+        app.router.add_route("*", "/{tail:.*}", self.rest.handle)
+        return app
+
+    async def start(self) -> None:
+        if self._runner is not None:
+            return
+        runner = web.AppRunner(self.app(), handle_signals=False, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        await site.start()
+        self._runner = runner
+        port = runner.addresses[0][1]
+        self.port = port
+        host = self.host if ":" not in self.host else f"[{self.host}]"
+        self.rest_url = f"http://{host}:{port}"
+        self.ws_url = f"ws://{host}:{port}"
+        self._publisher = asyncio.create_task(self.streams.run(), name="sandbox-publisher")
+        if self.simulate:
+            await self.sim.start()
+        log.info("sandbox listening rest=%s seed=%d speed=%s", self.rest_url, self.seed, self.speed)
+
+    async def stop(self) -> None:
+        await self.sim.stop()
+        task, self._publisher = self._publisher, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await self.streams.close_all()
+            await runner.cleanup()
+
+    async def __aenter__(self) -> Sandbox:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def environment(self) -> Environment:
+        """The environment to hand to clients (``bybitkit.connect``, ``RestClient``)."""
+        if not self.rest_url:
+            raise ConfigError("the sandbox is not started")
+        return Environment.custom(self.rest_url, self.ws_url, name="sandbox")
+
+    # -- accounts -------------------------------------------------------------------------------
+
+    def create_account(
+        self,
+        balances: Mapping[str, Decimal | str | int] | None = None,
+        key_type: str = "hmac",
+        *,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        read_only: bool = False,
+        ips: Sequence[str] = ("*",),
+        expires_at_ms: int | None = None,
+        can_trade: bool = True,
+    ) -> Credentials:
+        """A new unified account with ``balances`` (default: 100,000 USDT, 100,000 USDC, 1 BTC,
+        10 ETH) and one API key; returns its credentials (for an RSA key, the secret is the
+        private key in PEM)."""
+        if key_type not in ("hmac", "rsa"):
+            raise ConfigError(f"key_type: expected 'hmac' or 'rsa', got {key_type!r}")
+        if api_key is not None and api_key in self.exchange.keys:
+            raise ConfigError(f"api_key: {api_key!r} is already registered")
+        account = self.exchange.new_account()
+        for coin, amount in (balances if balances is not None else DEFAULT_BALANCES).items():
+            value = to_decimal(amount, f"balances[{coin}]")
+            if value < 0:
+                raise ConfigError(f"balances[{coin}]: expected >= 0, got {fmt(value)}")
+            account.credit(coin, value)
+        opts: dict[str, Any] = {
+            "read_only": read_only,
+            "ips": tuple(ips),
+            "expires_at_ms": expires_at_ms,
+            "can_trade": can_trade,
+        }
+        if key_type == "rsa":
+            private_pem, public_pem = generate_rsa_key_pair()
+            key = account.add_rsa_key(public_pem, api_key, **opts)
+            secret = private_pem
+        else:
+            key = account.add_hmac_key(api_key, api_secret, **opts)
+            assert key.secret is not None
+            secret = key.secret
+        self.exchange.register_key(account, key)
+        return Credentials(key.key, secret)
+
+    def set_fee_rates(
+        self,
+        api_key: str,
+        category: str,
+        maker: Decimal | str,
+        taker: Decimal | str,
+    ) -> None:
+        """Set an account's fee rates for a category (a negative maker rate is a rebate)."""
+        if category not in ("spot", "linear"):
+            raise ConfigError(f"category: expected spot or linear, got {category!r}")
+        self.account_of(api_key).fees[category] = (
+            to_decimal(maker, "maker"),
+            to_decimal(taker, "taker"),
+        )
+
+    def account_of(self, api_key: str) -> Account:
+        entry = self.exchange.keys.get(api_key)
+        if entry is None:
+            raise ConfigError(f"api_key: no sandbox account has key {api_key!r}")
+        return entry[0]
+
+    # -- controls -------------------------------------------------------------------------------
+
+    def freeze(self) -> None:
+        """Stop the random walk, the random takers and the queue churn (controls still act)."""
+        self.sim.freeze()
+
+    def resume(self) -> None:
+        self.sim.resume()
+
+    def move_mid(
+        self, symbol: str, price: Decimal | str, duration: float = 0.0, *, category: str = "spot"
+    ) -> None:
+        """Move a market's mid to ``price`` over ``duration`` seconds (the book trades through)."""
+        self._call(self.sim.move_mid, category, symbol, to_decimal(price, "price"), duration)
+
+    def inject_trade(
+        self,
+        symbol: str,
+        side: str,
+        qty: Decimal | str,
+        price: Decimal | str | None = None,
+        *,
+        category: str = "spot",
+    ) -> None:
+        """A house taker order that really trades (against users' orders too)."""
+        px = to_decimal(price, "price") if price is not None else None
+        self._call(self.sim.inject_trade, category, symbol, side, to_decimal(qty, "qty"), px)
+
+    def _call(self, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except SandboxError as err:
+            raise ConfigError(err.msg) from None
+
+    def market(self, symbol: str, category: str = "spot") -> Market:
+        try:
+            return self.exchange.market(category, symbol)
+        except SandboxError as err:
+            raise ConfigError(f"{category} {symbol}: {err.msg}") from None
+
+    def book(
+        self, symbol: str, category: str = "spot", depth: int = 50
+    ) -> dict[str, list[tuple[Decimal, Decimal]]]:
+        """The sandbox's own aggregated book: ``{"bids": [(price, size)], "asks": [...]}``."""
+        m = self.market(symbol, category)
+        inst = m.inst
+        return {
+            "bids": [
+                (inst.from_ticks(p), inst.from_lots(q)) for p, q in m.book.levels(Side.BUY, depth)
+            ],
+            "asks": [
+                (inst.from_ticks(p), inst.from_lots(q)) for p, q in m.book.levels(Side.SELL, depth)
+            ],
+        }
+
+    def balances(self, api_key: str) -> dict[str, dict[str, Decimal]]:
+        """An account's coins: ``wallet``, ``locked`` and ``free``."""
+        account = self.account_of(api_key)
+        return {
+            coin: {"wallet": c.wallet, "locked": c.locked, "free": c.free}
+            for coin, c in account.coins.items()
+        }
+
+    def orders(self, api_key: str, *, open_only: bool = False) -> list[dict[str, Any]]:
+        """An account's orders as Bybit shows them (newest first)."""
+        account = self.account_of(api_key)
+        hist = self.exchange.history.get(account.uid)
+        orders: list[SOrder] = list(hist.orders) if hist else []
+        return [
+            dict(o.to_wire(), category=o.category)
+            for o in reversed(orders)
+            if o.is_open or not open_only
+        ]
+
+    def executions(self, api_key: str) -> list[dict[str, Any]]:
+        """An account's executions as Bybit shows them (newest first)."""
+        account = self.account_of(api_key)
+        hist = self.exchange.history.get(account.uid)
+        return list(reversed(hist.executions)) if hist else []
+
+    def funding_info(self, market: Market) -> dict[str, str]:
+        """Funding fields of a linear ticker (the funding schedule follows ``speed``)."""
+        inst = market.inst
+        interval_ms = max(1, int(inst.funding_interval_min * 60_000 / self.speed))
+        now = time.time_ns() // 1_000_000
+        nxt = (now // interval_ms + 1) * interval_ms
+        return {
+            "fundingRate": "0.0001",
+            "nextFundingTime": str(nxt),
+            "fundingIntervalHour": str(max(1, inst.funding_interval_min // 60)),
+        }
+
+    # -- faults ---------------------------------------------------------------------------------
+
+    def drop_ws(self) -> None:
+        """Close every WebSocket connection now (public, private, trade)."""
+        self.faults.injected += 1
+        self.streams.drop_all()
+
+    def pause_pushes(self, seconds: float) -> None:
+        """Stop all WebSocket pushes for ``seconds`` (private ones are delivered afterwards)."""
+        self.faults.pause_pushes(seconds)
+
+    def book_gap(self, symbol: str, category: str = "spot") -> None:
+        """Skip one orderbook update id on the next message of every depth of that market."""
+        m = self.market(symbol, category)
+        for depth in (1, 50, 200, 1000):
+            self.streams.book_stream(m, depth).gap_next = True
+        self.faults.injected += 1
+
+    def book_reset(self, symbol: str, category: str = "spot") -> None:
+        """Restart every book stream of that market with a snapshot at ``u = 1``."""
+        m = self.market(symbol, category)
+        for depth in (1, 50, 200, 1000):
+            self.streams.book_stream(m, depth).reset_next = True
+        self.faults.injected += 1
+
+    def rest_errors(self, kind: str, count: int = 1) -> None:
+        """Answer the next ``count`` REST calls with ``kind``: "10002", "10006", "403", "5xx"."""
+        try:
+            self.faults.add_rest_errors(kind, count)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+
+    def delay_responses(self, seconds: float, count: int | None = None) -> None:
+        """Delay the next ``count`` REST answers (None: all) by ``seconds`` after processing;
+        ``delay_responses(0)`` ends it."""
+        self.faults.set_delay(seconds, count)
+
+    def drop_next_create(self, count: int = 1) -> None:
+        """Execute the next order create(s), REST or trade WS, then drop the answer."""
+        self.faults.drop_next_create += count
+        self.faults.injected += 1
+
+    def drop_private_after_fill(self) -> None:
+        """Close the private streams of the account right after its next fill is pushed."""
+        self.faults.drop_private_after_fill += 1
+        self.faults.injected += 1
