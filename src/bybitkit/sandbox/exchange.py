@@ -202,7 +202,14 @@ class SOrder:
 class Market:
     """One tradable instrument: its book, last price, recent trades and candles."""
 
-    def __init__(self, inst: Instrument, start_ticks: int, rng: random.Random, start_ms: int):
+    def __init__(
+        self,
+        inst: Instrument,
+        start_ticks: int,
+        rng: random.Random,
+        start_ms: int,
+        history_minutes: int = 10_080,
+    ) -> None:
         self.inst = inst
         self.book = Book(inst.symbol)
         self.last_ticks = start_ticks
@@ -210,7 +217,7 @@ class Market:
         self.mark_ticks = start_ticks
         self.cross_seq = 1_000_000
         self.trades: deque[dict[str, Any]] = deque(maxlen=1000)
-        self.klines = KlineSeries.generate(inst, start_ms, start_ticks, rng)
+        self.klines = KlineSeries.generate(inst, start_ms, start_ticks, rng, history_minutes)
         self.mark_klines = KlineSeries.track(self.klines, rng, end_price_ticks=start_ticks)
         self.index_klines = KlineSeries.track(self.klines, rng, end_price_ticks=start_ticks)
 
@@ -238,6 +245,7 @@ class Exchange:
         *,
         seed: int = 0,
         start_ms: int | None = None,
+        history_minutes: int = 10_080,
     ) -> None:
         self.rng = random.Random(seed)
         self.start_ms = start_ms if start_ms is not None else now_ms()
@@ -254,7 +262,7 @@ class Exchange:
                 )  # in half-units, so every tick size (0.01 .. 0.5) divides it
             ticks = int((Decimal(price) * Decimal("0.5") / inst.tick_size).to_integral_value())
             self.markets[(inst.category, inst.symbol)] = Market(
-                inst, ticks, self.rng, self.start_ms
+                inst, ticks, self.rng, self.start_ms, history_minutes
             )
         self.accounts: dict[int, Account] = {}
         self.keys: dict[str, tuple[Account, Any]] = {}
