@@ -248,6 +248,53 @@ def print_engine(fig: dict[str, Any]) -> None:
     )
 
 
+def rest_figures(seconds: float = 3.0) -> dict[str, float]:
+    """Order round trips per second through the sandbox server on loopback: signed REST
+    create + cancel pairs from one client (each awaited before the next), against bare
+    unauthenticated GET /v5/market/time round trips (the HTTP floor of the same stack)."""
+    import asyncio
+    import time
+
+    from bybitkit.sandbox import Sandbox
+    from bybitkit.v5.ratelimit import RateLimiter
+    from bybitkit.v5.rest import RestClient
+
+    async def run() -> dict[str, float]:
+        async with Sandbox(seed=1, simulate=False) as sb:
+            creds = sb.create_account()
+            bid = sb.book("BTCUSDT", "spot", 1)["bids"][0][0]
+            # Bybit's per-UID limits would cap us at 20 creates/s: lift them client side and
+            # server side, since this measures the server, not the limits.
+            sb.rest.uid_limits.check = lambda *a, **k: (0, 0, 0, 1)  # type: ignore[method-assign]
+            limiter = RateLimiter(ip_limit=10**9)
+            limiter.limit_for = lambda key: None  # type: ignore[method-assign]
+            async with RestClient(sb.environment, creds, rate_limiter=limiter) as rest:
+                price = str(bid - 100)
+                n = 0
+                t0 = time.perf_counter()
+                while time.perf_counter() - t0 < seconds:
+                    ack = await rest.place_order(
+                        category="spot", symbol="BTCUSDT", side="Buy", orderType="Limit",
+                        qty="0.001", price=price,
+                    )  # fmt: skip
+                    await rest.cancel_order(category="spot", symbol="BTCUSDT", orderId=ack.orderId)
+                    n += 2
+                trade_rate = n / (time.perf_counter() - t0)
+                m = 0
+                t0 = time.perf_counter()
+                while time.perf_counter() - t0 < seconds:
+                    await rest.server_time()
+                    m += 1
+                floor_rate = m / (time.perf_counter() - t0)
+        return {
+            "order_requests_per_s": trade_rate,
+            "bare_get_per_s": floor_rate,
+            "order_vs_bare_get": trade_rate / floor_rate,
+        }
+
+    return asyncio.run(run())
+
+
 def main() -> None:
     results: dict[str, object] = {}
     targets: dict[str, str] = {}
@@ -256,6 +303,14 @@ def main() -> None:
     print_engine(engine)
     results["engine"] = engine
     targets["engine_ops_per_s"] = f">= {ENGINE_TARGET_OPS_PER_S}"
+
+    rest = rest_figures()
+    print(
+        f"REST on loopback: {rest['order_requests_per_s']:,.0f} signed order requests/s "
+        f"(create+cancel round trips), {rest['bare_get_per_s']:,.0f} bare GETs/s -> "
+        f"{rest['order_vs_bare_get']:.2f}x of the bare HTTP round trip"
+    )
+    results["rest"] = rest
 
     path = write_results("matching", {**results, "targets": targets})
     print(f"written {path.relative_to(path.parent.parent.parent)}")
