@@ -395,3 +395,13 @@ async def test_coins_are_conserved_across_every_account(live_sandbox: Sandbox) -
     await asyncio.sleep(0.2)
     assert totals() == before
     assert len(sb.executions(creds.api_key)) > 6
+
+
+async def test_unsimulated_spot_features_are_refused_clearly(rest: RestClient) -> None:
+    base = {**SPOT, "side": "Buy", "orderType": "Limit", "qty": "0.001", "price": "60000"}
+    for extra in ({"orderFilter": "tpslOrder", "triggerPrice": "59000"}, {"takeProfit": "70000"},
+                  {"isLeverage": 1}):  # fmt: skip
+        with pytest.raises(ExchangeError, match="not simulated") as info:
+            await rest.place_order(**base, **extra)
+        assert info.value.ret_code == 10001
+    assert (await rest.open_orders(category="spot")).list == []

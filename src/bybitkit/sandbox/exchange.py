@@ -351,6 +351,7 @@ class Exchange:
             )
         market = self.market(category, _required(params, "symbol"))
         inst = market.inst
+        _refuse_unsupported_spot(params)
         side = _side(params.get("side"))
         order_type = _order_type(params.get("orderType"))
         tif = _tif(params.get("timeInForce"), order_type)
@@ -1194,6 +1195,27 @@ def _category(params: dict[str, Any]) -> str:
     if category in ("inverse", "option"):
         raise SandboxError(10001, f"category {category} is not available in this sandbox")
     return str(category)
+
+
+def _refuse_unsupported_spot(params: dict[str, Any]) -> None:
+    """Spot features this sandbox does not simulate are refused clearly, never half done."""
+    order_filter = params.get("orderFilter")
+    if order_filter not in (None, "", "Order"):
+        raise SandboxError(
+            10001,
+            f"orderFilter {order_filter}: spot TP/SL and conditional orders are not "
+            "simulated by this sandbox (use orderFilter=Order)",
+        )
+    for name in ("triggerPrice", "takeProfit", "stopLoss"):
+        if params.get(name) not in (None, "", "0"):
+            raise SandboxError(
+                10001,
+                f"{name}: spot TP/SL and conditional orders are not simulated by this sandbox",
+            )
+    if str(params.get("isLeverage", "0")) not in ("0", ""):
+        raise SandboxError(
+            10001, "isLeverage=1: spot margin trading is not simulated by this sandbox"
+        )
 
 
 def _required(params: dict[str, Any], name: str) -> str:
