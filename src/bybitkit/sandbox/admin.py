@@ -14,7 +14,8 @@ bots running in another process. Plain JSON in and out; errors are HTTP 400 with
 ``POST /sandbox/faults/pause-pushes``    ``{"seconds"}``
 ``POST /sandbox/faults/book-gap``        ``{"symbol", "category"?}``: skip one update id
 ``POST /sandbox/faults/book-reset``      ``{"symbol", "category"?}``: restart at ``u = 1``
-``POST /sandbox/faults/rest-errors``     ``{"kind": "10002"|"10006"|"403"|"5xx", "count"?}``
+``POST /sandbox/faults/rest-errors``     ``{"kind": "10002"|"10006"|"403"|"5xx", "count"?,
+                                         "path"?}``
 ``POST /sandbox/faults/delay``           ``{"seconds", "count"?}``
 ``POST /sandbox/faults/drop-next-create`` execute the next create, drop its answer
 ``POST /sandbox/faults/drop-private-after-fill``
@@ -144,7 +145,7 @@ def add_admin_routes(app: web.Application, sb: Sandbox) -> None:
     route(
         "POST",
         "faults/rest-errors",
-        lambda b, r: sb.rest_errors(str(need(b, "kind")), int(b.get("count", 1))),
+        lambda b, r: sb.rest_errors(str(need(b, "kind")), int(b.get("count", 1)), b.get("path")),
     )
     route(
         "POST",

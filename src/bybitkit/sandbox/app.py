@@ -321,10 +321,11 @@ class Sandbox:
             self.streams.book_stream(m, depth).reset_next = True
         self.faults.injected += 1
 
-    def rest_errors(self, kind: str, count: int = 1) -> None:
-        """Answer the next ``count`` REST calls with ``kind``: "10002", "10006", "403", "5xx"."""
+    def rest_errors(self, kind: str, count: int = 1, path: str | None = None) -> None:
+        """Answer the next ``count`` REST calls (to ``path`` only, when given) with ``kind``:
+        "10002", "10006", "403" or "5xx"."""
         try:
-            self.faults.add_rest_errors(kind, count)
+            self.faults.add_rest_errors(kind, count, path)
         except ValueError as err:
             raise ConfigError(str(err)) from None
 

@@ -15,8 +15,8 @@ REST_ERROR_KINDS = ("10002", "10006", "403", "5xx")
 
 @dataclass
 class Faults:
-    # REST: answer the next calls with these errors (kind, remaining count), in order.
-    rest_errors: deque[list[str | int]] = field(default_factory=deque)
+    # REST: answer the next calls with these errors ([kind, remaining count, path or None]).
+    rest_errors: deque[list[str | int | None]] = field(default_factory=deque)
     # REST: delay the next ``delay_count`` answers (None: all) by ``delay_s`` after processing.
     delay_s: float = 0.0
     delay_count: int | None = 0
@@ -28,23 +28,24 @@ class Faults:
     drop_private_after_fill: int = 0
     injected: int = 0  # faults armed so far (for reports)
 
-    def add_rest_errors(self, kind: str, count: int = 1) -> None:
+    def add_rest_errors(self, kind: str, count: int = 1, path: str | None = None) -> None:
         if kind not in REST_ERROR_KINDS:
             raise ValueError(f"kind: expected one of {', '.join(REST_ERROR_KINDS)}, got {kind!r}")
         if count < 1:
             raise ValueError(f"count: expected at least 1, got {count}")
-        self.rest_errors.append([kind, count])
+        self.rest_errors.append([kind, count, path])
         self.injected += 1
 
-    def next_rest_error(self) -> str | None:
-        if not self.rest_errors:
-            return None
-        entry = self.rest_errors[0]
-        kind = str(entry[0])
-        entry[1] = int(entry[1]) - 1
-        if int(entry[1]) <= 0:
-            self.rest_errors.popleft()
-        return kind
+    def next_rest_error(self, path: str) -> str | None:
+        """The error to answer a call to ``path`` with (the oldest armed entry that applies)."""
+        for entry in self.rest_errors:
+            if entry[2] is not None and entry[2] != path:
+                continue
+            entry[1] = int(entry[1]) - 1
+            if int(entry[1]) <= 0:
+                self.rest_errors.remove(entry)
+            return str(entry[0])
+        return None
 
     def set_delay(self, seconds: float, count: int | None = None) -> None:
         if seconds < 0:

@@ -161,7 +161,7 @@ class RestApi:
         method = request.method
         raw_body = await request.read()
         faults = self.sb.faults
-        fault = faults.next_rest_error() if path.startswith("/v5/") else None
+        fault = faults.next_rest_error(path) if path.startswith("/v5/") else None
         if fault == "403":
             return web.Response(status=403, text="access too frequent")
         if fault == "5xx":
