@@ -14,9 +14,16 @@ REST_ERROR_KINDS = ("10002", "10006", "403", "5xx")
 
 
 @dataclass
+class RestFault:
+    kind: str
+    count: int
+    path: str | None = None
+
+
+@dataclass
 class Faults:
-    # REST: answer the next calls with these errors ([kind, remaining count, path or None]).
-    rest_errors: deque[list[str | int | None]] = field(default_factory=deque)
+    # REST: answer the next calls with these errors, in order (a path limits one to its calls).
+    rest_errors: deque[RestFault] = field(default_factory=deque)
     # REST: delay the next ``delay_count`` answers (None: all) by ``delay_s`` after processing.
     delay_s: float = 0.0
     delay_count: int | None = 0
@@ -33,18 +40,18 @@ class Faults:
             raise ValueError(f"kind: expected one of {', '.join(REST_ERROR_KINDS)}, got {kind!r}")
         if count < 1:
             raise ValueError(f"count: expected at least 1, got {count}")
-        self.rest_errors.append([kind, count, path])
+        self.rest_errors.append(RestFault(kind, count, path))
         self.injected += 1
 
     def next_rest_error(self, path: str) -> str | None:
         """The error to answer a call to ``path`` with (the oldest armed entry that applies)."""
         for entry in self.rest_errors:
-            if entry[2] is not None and entry[2] != path:
+            if entry.path is not None and entry.path != path:
                 continue
-            entry[1] = int(entry[1]) - 1
-            if int(entry[1]) <= 0:
+            entry.count -= 1
+            if entry.count <= 0:
                 self.rest_errors.remove(entry)
-            return str(entry[0])
+            return entry.kind
         return None
 
     def set_delay(self, seconds: float, count: int | None = None) -> None:
