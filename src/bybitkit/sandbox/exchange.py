@@ -137,8 +137,10 @@ class SOrder:
             return ZERO
         return self.qty - self.cum_qty
 
-    def to_wire(self) -> dict[str, Any]:
-        """The order object of ``/v5/order/realtime`` and of the ``order`` topic."""
+    def to_wire(self, view: str = "realtime") -> dict[str, Any]:
+        """The order object as Bybit shows it in ``view``: ``realtime`` (open orders, §8.8),
+        ``history`` (§8.9: adds the slippage, RPI and extra-fee fields) or ``ws`` (the ``order``
+        topic, §13.1)."""
         inst = self.market.inst
         leaves = self.leaves_qty
         price = self.price if self.price is not None else ZERO
@@ -187,11 +189,26 @@ class SOrder:
             "createdTime": str(self.created_ms),
             "updatedTime": str(self.updated_ms),
             "cumFeeDetail": {c: fmt(v) for c, v in self.cum_fee.items()},
-            "slippageToleranceType": "UNKNOWN",
-            "slippageTolerance": "0",
         }
+        if view == "history":
+            d.update(
+                slippageToleranceType="UNKNOWN",
+                slippageTolerance="0",
+                extraFees="",
+                rpiTakerAccess=False,
+                rpiMatchedQty="0",
+            )
+        elif view == "ws":
+            d.update(
+                brokerOrderPrice="",
+                slippageToleranceType="UNKNOWN",
+                slippageTolerance="0",
+                rpiTakerAccess=False,
+                rpiMatchedQty="0",
+            )
         if spot:
-            d["basePrice"] = inst.price_str(self.market.last_ticks)
+            if view != "ws":
+                d["basePrice"] = inst.price_str(self.market.last_ticks)
         else:
             d["createType"] = "CreateByUser"
             d["lastPriceOnCreated"] = inst.price_str(self.market.last_ticks)
@@ -312,7 +329,7 @@ class Exchange:
     def _order_event(self, order: SOrder) -> None:
         if order.account.house:
             return
-        data = order.to_wire()
+        data = order.to_wire("ws")
         data["category"] = order.category
         data["feeCurrency"] = ""
         data["closedPnl"] = "0"
@@ -1117,7 +1134,7 @@ class Exchange:
         page, cursor = _page(found, params, limit)
         return {
             "category": category,
-            "list": [o.to_wire() for o in page],
+            "list": [o.to_wire("history" if history else "realtime") for o in page],
             "nextPageCursor": cursor,
         }
 
@@ -1148,7 +1165,9 @@ class Exchange:
                 continue
             found.append(row)
         page, cursor = _page(found, params, limit)
-        return {"category": category, "list": page, "nextPageCursor": cursor}
+        # The REST rows carry fewer fields than the stream's (§8.10 vs §13.2).
+        rest_rows = [{k: v for k, v in row.items() if k not in _WS_ONLY_EXEC} for row in page]
+        return {"category": category, "list": rest_rows, "nextPageCursor": cursor}
 
     def transaction_log(self, account: Account, params: dict[str, Any]) -> dict[str, Any]:
         limit = _limit(params, 20, 50)
@@ -1172,6 +1191,8 @@ class Exchange:
 
 
 # -- request helpers ------------------------------------------------------------------------------
+
+_WS_ONLY_EXEC = frozenset({"category", "isLeverage", "execPnl", "marketUnit"})
 
 _ENGINE_TIF = {
     "GTC": TimeInForce.GTC,

@@ -185,7 +185,15 @@ class RestApi:
             if needs_auth:
                 account, key = self._authenticate(request, method, raw_body, path)
                 category = params.get("category") if isinstance(params, dict) else None
-                weight = len(params.get("request", [])) if path.endswith("-batch") else 1
+                weight = 1
+                if path.endswith("-batch"):
+                    items = params.get("request")
+                    cap = 10 if category == "spot" else 20
+                    if not isinstance(items, list) or not 1 <= len(items) <= cap:
+                        raise SandboxError(
+                            10001, f"params error: request must hold 1 to {cap} orders"
+                        )
+                    weight = len(items)
                 limit, remaining, reset_ms, admitted = self.uid_limits.check(
                     account.uid, path, category, max(1, weight)
                 )
@@ -690,6 +698,11 @@ class RestApi:
                 "NFT": [],
                 "Affiliate": [],
                 "Earn": [],
+                "FiatP2P": [],
+                "FiatBitPay": [],
+                "FiatConvertBroker": [],
+                "BitCard": [],
+                "ByXPost": [],
             },
             "ips": list(key.ips),
             "type": 1,

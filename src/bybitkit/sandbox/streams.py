@@ -576,16 +576,17 @@ class Streams:
             "fundingCap": fmt(inst.upper_funding_rate),
             "basisRateYear": "",
         }
+        d["singleOpenInterest"] = "0"
+        d["singleOpenInterestValue"] = "0"
         if not rest:
+            last_trade = market.trades[-1] if market.trades else None
             d["tickDirection"] = (
-                market.trades[-1].get("L", "ZeroPlusTick") if market.trades else "ZeroPlusTick"
+                last_trade.get("L", "ZeroPlusTick") if last_trade else "ZeroPlusTick"
             )
-            d.pop("basis")
-            d.pop("preOpenPrice")
-            d.pop("preQty")
-            d.pop("curPreListingPhase")
-            d["singleOpenInterest"] = "0"
-            d["singleOpenInterestValue"] = "0"
+            # A perpetual's stream ticker carries no delivery fields (§12.3).
+            for key in ("basis", "predictedDeliveryPrice", "basisRate", "deliveryFeeRate",
+                        "deliveryTime", "basisRateYear"):  # fmt: skip
+                d.pop(key)
         return d
 
     def _ticker_msg(self, market: Market, topic: str, kind: str, data: dict[str, Any]) -> str:
