@@ -372,3 +372,19 @@ async def test_kline_ticker_and_price_limit_pushes(sandbox: Sandbox) -> None:
         assert "bid1Price" not in ticker["data"] and ticker["type"] == "snapshot"
         limit = await ws.wait(lambda f: f.get("topic") == "priceLimit.BTCUSDT", timeout=3)
         assert set(limit["data"]) == {"symbol", "buyLmt", "sellLmt"} and "type" not in limit
+
+
+async def test_the_simulated_market_is_deep_tight_and_trades(live_sandbox: Sandbox) -> None:
+    sb = live_sandbox
+    counts = {key: len(m.trades) for key, m in sb.exchange.markets.items()}
+    for _ in range(12):
+        await asyncio.sleep(0.25)
+        for m in sb.exchange.markets.values():
+            bids = m.book.levels(1, 1000)  # Side.BUY
+            asks = m.book.levels(2, 1000)  # Side.SELL
+            assert len(bids) >= 200 and len(asks) >= 200
+            assert 1 <= asks[0][0] - bids[0][0] <= 3, m.inst.symbol
+    for key, m in sb.exchange.markets.items():
+        assert len(m.trades) - counts[key] >= 3, key  # >= 1 public trade per second
+    # the market moves: the price of three seconds ago is not the price now
+    assert any(len({t["p"] for t in m.trades}) > 1 for m in sb.exchange.markets.values())
