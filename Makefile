@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 
 .PHONY: test demo bench lint types unit clean
 
@@ -31,7 +32,12 @@ unit: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/bybitkit demo
 
-bench: $(STAMP)
+# The side-by-side baselines (ccxt, nautilus_trader) are the optional `bench` extra.
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/run.py
 
 clean:
