@@ -10,6 +10,8 @@ bots running in another process. Plain JSON in and out; errors are HTTP 400 with
 ``POST /sandbox/move-mid``               ``{"symbol", "price", "duration"?, "category"?}``
 ``POST /sandbox/trade``                  ``{"symbol", "side", "qty", "price"?, "category"?}``
 ``GET  /sandbox/book``                   ``?symbol=&category=&depth=`` -> the sandbox's book
+``POST /sandbox/funding-rate``           ``{"symbol", "rate"}`` (linear)
+``POST /sandbox/settle-funding``         ``{"symbol"}``: settle one funding round now
 ``POST /sandbox/faults/drop-ws``         close every WebSocket connection
 ``POST /sandbox/faults/pause-pushes``    ``{"seconds"}``
 ``POST /sandbox/faults/book-gap``        ``{"symbol", "category"?}``: skip one update id
@@ -91,6 +93,7 @@ def add_admin_routes(app: web.Application, sb: Sandbox) -> None:
             "balances": sb.balances(key),
             "orders": sb.orders(key),
             "executions": sb.executions(key),
+            "positions": sb.positions(key),
         }
 
     def book(_: dict[str, Any], request: web.Request) -> Any:
@@ -130,6 +133,12 @@ def add_admin_routes(app: web.Application, sb: Sandbox) -> None:
         ),
     )
     route("GET", "book", book)
+    route(
+        "POST",
+        "funding-rate",
+        lambda b, r: sb.set_funding_rate(need(b, "symbol"), str(need(b, "rate"))),
+    )
+    route("POST", "settle-funding", lambda b, r: {"settled": sb.settle_funding(need(b, "symbol"))})
     route("POST", "faults/drop-ws", lambda b, r: sb.drop_ws())
     route("POST", "faults/pause-pushes", lambda b, r: sb.pause_pushes(float(need(b, "seconds"))))
     route(

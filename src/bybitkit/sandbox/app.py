@@ -80,6 +80,7 @@ class Sandbox:
         self.streams = Streams(self)
         self._runner: web.AppRunner | None = None
         self._publisher: asyncio.Task[None] | None = None
+        self._funding: asyncio.Task[None] | None = None
         self.rest_url = ""
         self.ws_url = ""
 
@@ -109,17 +110,19 @@ class Sandbox:
         self.rest_url = f"http://{host}:{port}"
         self.ws_url = f"ws://{host}:{port}"
         self._publisher = asyncio.create_task(self.streams.run(), name="sandbox-publisher")
-        if self.simulate:
-            await self.sim.start()
+        self._funding = asyncio.create_task(self._funding_loop(), name="sandbox-funding")
+        await self.sim.start()  # frozen without simulation: only controlled moves act
         log.info("sandbox listening rest=%s seed=%d speed=%s", self.rest_url, self.seed, self.speed)
 
     async def stop(self) -> None:
         await self.sim.stop()
-        task, self._publisher = self._publisher, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for name in ("_publisher", "_funding"):
+            task = getattr(self, name)
+            setattr(self, name, None)
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         runner, self._runner = self._runner, None
         if runner is not None:
             await self.streams.close_all()
@@ -284,17 +287,86 @@ class Sandbox:
         hist = self.exchange.history.get(account.uid)
         return list(reversed(hist.executions)) if hist else []
 
+    def funding_interval_ms(self, market: Market) -> int:
+        """The funding interval of a market in wall-clock ms (``fundingInterval`` / speed)."""
+        return max(1000, int(market.inst.funding_interval_min * 60_000 / self.speed))
+
+    def next_funding_ms(self, market: Market) -> int:
+        nxt = self.exchange.deriv.next_funding.get(market.inst.symbol)
+        if nxt is None:
+            interval = self.funding_interval_ms(market)
+            now = time.time_ns() // 1_000_000
+            nxt = self.exchange.deriv.next_funding[market.inst.symbol] = (
+                now // interval + 1
+            ) * interval
+        return nxt
+
     def funding_info(self, market: Market) -> dict[str, str]:
         """Funding fields of a linear ticker (the funding schedule follows ``speed``)."""
         inst = market.inst
-        interval_ms = max(1, int(inst.funding_interval_min * 60_000 / self.speed))
-        now = time.time_ns() // 1_000_000
-        nxt = (now // interval_ms + 1) * interval_ms
         return {
-            "fundingRate": "0.0001",
-            "nextFundingTime": str(nxt),
+            "fundingRate": fmt(self.exchange.deriv.funding_rate(market)),
+            "nextFundingTime": str(self.next_funding_ms(market)),
             "fundingIntervalHour": str(max(1, inst.funding_interval_min // 60)),
         }
+
+    async def _funding_loop(self) -> None:
+        """Settle funding on schedule: every interval (scaled by speed), on the boundary."""
+        while True:
+            await asyncio.sleep(0.25)
+            now = time.time_ns() // 1_000_000
+            for market in self.exchange.markets.values():
+                if market.inst.category != "linear":
+                    continue
+                due = self.next_funding_ms(market)
+                if now >= due:
+                    self.exchange.deriv.next_funding[market.inst.symbol] = (
+                        due + self.funding_interval_ms(market)
+                    )
+                    self.exchange.deriv.settle_funding(market, due)
+                    self.exchange.flush()
+
+    def set_funding_rate(self, symbol: str, rate: Decimal | str) -> None:
+        """Set the funding rate of a linear market (used from the next settlement on)."""
+        market = self.market(symbol, "linear")
+        value = to_decimal(rate, "rate")
+        inst = market.inst
+        if not inst.lower_funding_rate <= value <= inst.upper_funding_rate:
+            raise ConfigError(
+                f"rate: expected within [{fmt(inst.lower_funding_rate)}, "
+                f"{fmt(inst.upper_funding_rate)}], got {fmt(value)}"
+            )
+        self.exchange.deriv.funding_rates[inst.symbol] = value
+
+    def settle_funding(self, symbol: str) -> int:
+        """Settle one funding round of a linear market now; returns the positions settled."""
+        market = self.market(symbol, "linear")
+        n = self.exchange.deriv.settle_funding(market)
+        self.exchange.flush()
+        return n
+
+    def set_leverage(self, api_key: str, symbol: str, leverage: Decimal | str) -> None:
+        """Control: set an account's leverage on a linear symbol (as set-leverage does)."""
+        account = self.account_of(api_key)
+        lev = fmt(to_decimal(leverage, "leverage"))
+        try:
+            self.exchange.deriv.set_leverage(
+                account, {"symbol": symbol, "buyLeverage": lev, "sellLeverage": lev}
+            )
+        except SandboxError as err:
+            if err.code != 110043:
+                raise ConfigError(err.msg) from None
+        self.exchange.flush()
+
+    def positions(self, api_key: str) -> list[dict[str, Any]]:
+        """An account's non-flat linear positions as Bybit shows them."""
+        account = self.account_of(api_key)
+        rows = []
+        for coin in ("USDT", "USDC"):
+            rows += self.exchange.deriv.position_list(
+                account, {"category": "linear", "settleCoin": coin}
+            )["list"]
+        return rows
 
     # -- faults ---------------------------------------------------------------------------------
 

@@ -43,10 +43,11 @@ def now_ms() -> int:
 class SandboxError(Exception):
     """A Bybit-style refusal: answered with ``retCode``/``retMsg`` (HTTP 200)."""
 
-    def __init__(self, code: int, msg: str) -> None:
+    def __init__(self, code: int, msg: str, result: Any = None) -> None:
         super().__init__(f"{code}: {msg}")
         self.code = code
         self.msg = msg
+        self.result = result
 
 
 @dataclass(slots=True)
@@ -68,11 +69,17 @@ class SOrder:
         "avg_price",
         "cancel_type",
         "category",
+        "clamped_from",
+        "close_on_trigger",
+        "closed_pnl",
+        "closed_record",
+        "create_type",
         "created_ms",
         "cum_fee",
         "cum_qty",
         "cum_value",
         "engine",
+        "exec_type",
         "hold",
         "hold_coin",
         "hold_price",
@@ -81,12 +88,20 @@ class SOrder:
         "market_unit",
         "order_id",
         "order_type",
+        "position_idx",
         "price",
         "qty",
+        "reduce_only",
         "reject_reason",
         "side",
         "status",
+        "stop_loss",
+        "stop_order_type",
+        "take_profit",
         "tif",
+        "trigger_by",
+        "trigger_direction",
+        "trigger_price",
         "updated_ms",
     )
 
@@ -126,6 +141,21 @@ class SOrder:
         self.hold = ZERO  # what is still held for this order
         self.hold_coin = ""
         self.hold_price = ZERO  # the price a buy's hold was computed at
+        # derivatives
+        self.position_idx = 0
+        self.reduce_only = False
+        self.close_on_trigger = False
+        self.create_type = "CreateByUser"
+        self.exec_type = "Trade"
+        self.clamped_from: Decimal | None = None
+        self.take_profit: Decimal | None = None
+        self.stop_loss: Decimal | None = None
+        self.trigger_price: Decimal | None = None
+        self.trigger_direction = 0
+        self.trigger_by: str | None = None
+        self.stop_order_type: str | None = None
+        self.closed_pnl = ZERO
+        self.closed_record: dict[str, Any] | None = None
 
     @property
     def is_open(self) -> bool:
@@ -210,9 +240,25 @@ class SOrder:
             if view != "ws":
                 d["basePrice"] = inst.price_str(self.market.last_ticks)
         else:
-            d["createType"] = "CreateByUser"
-            d["lastPriceOnCreated"] = inst.price_str(self.market.last_ticks)
-            d["tpslMode"] = ""
+            px = inst.price_str
+            d.update(
+                createType=self.create_type,
+                lastPriceOnCreated=px(self.market.last_ticks),
+                tpslMode="Full" if (self.take_profit or self.stop_loss) else "",
+                positionIdx=self.position_idx,
+                reduceOnly=self.reduce_only,
+                closeOnTrigger=self.close_on_trigger,
+                stopOrderType=self.stop_order_type or "UNKNOWN",
+                triggerPrice=px(inst.to_ticks(self.trigger_price)) if self.trigger_price else "0",
+                triggerDirection=self.trigger_direction,
+                triggerBy=self.trigger_by or "UNKNOWN",
+                takeProfit=px(inst.to_ticks(self.take_profit)) if self.take_profit else "0",
+                stopLoss=px(inst.to_ticks(self.stop_loss)) if self.stop_loss else "0",
+                tpTriggerBy="LastPrice" if self.take_profit else "UNKNOWN",
+                slTriggerBy="LastPrice" if self.stop_loss else "UNKNOWN",
+                cumExecFee=fmt(sum(self.cum_fee.values(), ZERO)),
+                isLeverage="",
+            )
         return d
 
 
@@ -291,11 +337,19 @@ class Exchange:
         self.history: dict[int, History] = {}
         self.open_by_link: dict[tuple[int, str, str], SOrder] = {}
         self.by_id: dict[str, SOrder] = {}
+        self.open_orders: dict[int, dict[str, SOrder]] = {}
         self.link_ids_used: set[tuple[int, str, str]] = set()
         self.outbox: list[Event] = []
         self.listeners: list[Callable[[list[Event]], None]] = []
-        for coin, amount in (("USDT", "1e12"), ("USDC", "1e12"), ("BTC", "1e7"), ("ETH", "1e8")):
+        # Deep, but small enough that every balance keeps its exact decimals within Decimal's
+        # 28 significant digits.
+        for coin, amount in (("USDT", "1e10"), ("USDC", "1e10"), ("BTC", "1e6"), ("ETH", "1e7")):
             self.house.credit(coin, Decimal(amount))
+        from bybitkit.sandbox.derivatives import Derivatives
+
+        self.deriv = Derivatives(self)
+        for coin in ("USDT", "USDC"):
+            self.deriv.insurance.credit(coin, Decimal("1e9"))
 
     # -- accounts -------------------------------------------------------------------------------
 
@@ -332,7 +386,7 @@ class Exchange:
         data = order.to_wire("ws")
         data["category"] = order.category
         data["feeCurrency"] = ""
-        data["closedPnl"] = "0"
+        data["closedPnl"] = fmt(order.closed_pnl)
         self.outbox.append(Event("order", order.account.uid, data, order.category))
 
     def _wallet_event(self, account: Account) -> None:
@@ -362,10 +416,8 @@ class Exchange:
 
     def create_order(self, account: Account, params: dict[str, Any]) -> dict[str, Any]:
         category = _category(params)
-        if category != "spot":
-            raise SandboxError(
-                10001, f"category {category}: trading it is not available in this sandbox yet"
-            )
+        if category == "linear":
+            return self.deriv.create_order(account, params)
         market = self.market(category, _required(params, "symbol"))
         inst = market.inst
         _refuse_unsupported_spot(params)
@@ -463,10 +515,15 @@ class Exchange:
             return str(next(self._spot_ids))
         return str(uuid.uuid4())
 
+    def open_orders_of(self, account: Account) -> list[SOrder]:
+        """The account's open orders (Untriggered conditional orders included)."""
+        return list(self.open_orders.get(account.uid, {}).values())
+
     def _register(self, order: SOrder) -> None:
         if order.account.house:
             return
         self.by_id[order.order_id] = order
+        self.open_orders.setdefault(order.account.uid, {})[order.order_id] = order
         hist = self._history(order.account)
         hist.orders.append(order)
         if order.link_id:
@@ -499,7 +556,7 @@ class Exchange:
             else:
                 amount = order.qty
         c = account.coin(coin)
-        if not account.house and c.free < amount:
+        if not account.house and self.deriv.available(account, coin) < amount:
             raise SandboxError(170131, "Insufficient balance.")
         c.locked += amount
         order.hold = amount
@@ -615,11 +672,16 @@ class Exchange:
         if taker.engine is not None and taker.engine.qty == 0 and taker.order_type == "Limit":
             taker.engine = None
             self._close(taker, "Filled", "EC_NoError")
+        if inst.category == "linear":
+            self.deriv.on_prices(market)
 
     def _fill(
         self, order: SOrder, price: Decimal, qty: Decimal, is_maker: bool, t: int, seq: int
     ) -> None:
         """Book one side of a trade: balances, fee, the order's progress, the execution."""
+        if order.category == "linear":
+            self.deriv.fill(order, price, qty, is_maker, t, seq)
+            return
         inst = order.market.inst
         account = order.account
         maker_rate, taker_rate = account.fee_rates(order.category)
@@ -729,6 +791,9 @@ class Exchange:
         self.outbox.append(Event("publicTrade", None, trade, inst.category, inst.symbol))
 
     def _release_hold(self, order: SOrder) -> None:
+        if order.category == "linear":
+            self.deriv.release_im(order)
+            return
         if order.hold:
             order.account.coin(order.hold_coin).locked -= order.hold
             order.hold = ZERO
@@ -746,6 +811,8 @@ class Exchange:
         self._forget_open(order)
 
     def _forget_open(self, order: SOrder) -> None:
+        if not order.is_open:
+            self.open_orders.get(order.account.uid, {}).pop(order.order_id, None)
         if order.link_id:
             key = (order.account.uid, order.category, order.link_id)
             if self.open_by_link.get(key) is order and not order.is_open:
@@ -795,7 +862,7 @@ class Exchange:
     def _cancel(self, order: SOrder, cancel_type: str) -> None:
         status = "PartiallyFilledCanceled" if order.cum_qty > 0 else "Cancelled"
         if order.category != "spot":
-            status = "Cancelled"
+            status = "Deactivated" if order.status == "Untriggered" else "Cancelled"
         self._close(order, status, "EC_PerCancelRequest", cancel_type)
         self._order_event(order)
         self._wallet_event(order.account)
@@ -809,9 +876,18 @@ class Exchange:
         if category != "spot" and not (symbol or base_coin or params.get("settleCoin")):
             raise SandboxError(10001, "params error: symbol, baseCoin or settleCoin is required")
         wanted_symbol = normalize_symbol(str(symbol)) if symbol else None
+        order_filter = params.get("orderFilter") or ("Order" if category == "spot" else None)
+        stop_type = params.get("stopOrderType")
         cancelled = []
-        for order in list(self.by_id.values()):
-            if order.account is not account or order.category != category or not order.is_open:
+        for order in list(self.open_orders_of(account)):
+            if order.category != category or not order.is_open:
+                continue
+            conditional = order.stop_order_type is not None
+            if order_filter == "Order" and conditional:
+                continue
+            if order_filter == "StopOrder" and not conditional:
+                continue
+            if stop_type and order.stop_order_type != stop_type:
                 continue
             inst = order.market.inst
             if wanted_symbol and inst.symbol != wanted_symbol:
@@ -826,6 +902,8 @@ class Exchange:
 
     def amend_order(self, account: Account, params: dict[str, Any]) -> dict[str, Any]:
         category = _category(params)
+        if category == "linear":
+            return self.deriv.amend_order(account, params)
         _required(params, "symbol")
         order = self.find_order(account, params)
         spot = category == "spot"
@@ -910,11 +988,23 @@ class Exchange:
         tif: str = "GTC",
     ) -> SOrder:
         """Place an order for the house (background liquidity and takers), with no checks."""
+        return self.order_for(self.house, market, side, lots, price_ticks, tif)
+
+    def order_for(
+        self,
+        account: Account,
+        market: Market,
+        side: str,
+        lots: int,
+        price_ticks: int | None,
+        tif: str = "GTC",
+    ) -> SOrder:
+        """An order of a system account (the house, the insurance fund), with no checks."""
         inst = market.inst
         order = SOrder(
             "h" + str(next(self._engine_ids)),
             "",
-            self.house,
+            account,
             market,
             side,
             "Limit" if price_ticks is not None else "Market",
@@ -950,7 +1040,7 @@ class Exchange:
             "size": fmt(extra.get("size", ZERO)),
             "currency": coin,
             "tradePrice": extra.get("trade_price", ""),
-            "funding": "",
+            "funding": fmt(extra["funding"]) if "funding" in extra else "",
             "fee": fmt(extra.get("fee", ZERO)),
             "cashFlow": fmt(extra.get("cash_flow", change)),
             "change": fmt(change),
@@ -1017,6 +1107,9 @@ class Exchange:
 
     def wallet(self, account: Account, coins: list[str] | None = None) -> dict[str, Any]:
         """The unified wallet account object (REFERENCE §10.1), all totals in USD."""
+        if account.uid in self.deriv.states:
+            for settle in ("USDT", "USDC"):
+                self.deriv.sync_coin(account, settle)
         items = []
         total_equity = total_wallet = total_im = total_mm = total_upl = total_avail = ZERO
         names = coins if coins else [c for c, v in account.coins.items() if v.wallet or v.locked]
@@ -1115,8 +1208,12 @@ class Exchange:
                 continue
             if params.get("settleCoin") and o.market.inst.settle_coin != params["settleCoin"]:
                 continue
-            if order_filter and order_filter not in ("Order",):
-                continue  # TP/SL and conditional orders are not part of this sandbox (yet)
+            if order_filter == "Order" and o.stop_order_type is not None:
+                continue
+            if order_filter == "StopOrder" and o.stop_order_type is None:
+                continue
+            if order_filter in ("tpslOrder", "OcoOrder", "BidirectionalTpslOrder"):
+                continue  # spot TP/SL and OCO orders are not simulated
             if history:
                 if o.is_open and not (order_id or link_id):
                     continue

@@ -167,20 +167,31 @@ class MarketSimulator:
             self._apply_step(self.exchange.markets[key], st, dt)
 
     def _apply_step(self, market: Market, st: SimState, dt: float) -> None:
+        if self.frozen and st.move is None:
+            self._after_trades(market)  # a frozen book stays exactly as it is
+            return
         sim_dt = dt * self.speed
         rng = self.rng
+        before = st.fair
+        finished = False
         if st.move is not None:
             mv = st.move
             frac = 1.0 if mv.duration <= 0 else (time.monotonic() - mv.start_t) / mv.duration
             if frac >= 1.0:
                 st.fair = mv.price
                 st.move = None
+                finished = True
             else:
                 st.fair = mv.start_price + (mv.price - mv.start_price) * frac
         elif not self.frozen and sim_dt > 0:
             st.fair *= math.exp(rng.gauss(0.0, st.vol_per_s * math.sqrt(sim_dt)))
         st.fair = max(st.fair, 10.0)
         self._relayer(market, st)
+        if finished and st.fair != before:
+            # A controlled move ends with a trade at the new touch, so the last price is there
+            # too (a long jump can empty the book's side before the new ladder is laid).
+            side = "Buy" if st.fair > before else "Sell"
+            self.exchange.house_order(market, side, 1, None)
         if not self.frozen and sim_dt > 0:
             self._random_takers(market, st, sim_dt)
             self._refresh(market, st)
@@ -279,6 +290,8 @@ class MarketSimulator:
         market.mark_ticks = max(1, round(fair + st.premium))
         market.index_klines.on_trade(t, market.index_ticks, 0)
         market.mark_klines.on_trade(t, market.mark_ticks, 0)
+        if market.inst.category == "linear":
+            self.exchange.deriv.on_prices(market)  # mark/index triggers, liquidations
 
 
 def _poisson(rng: random.Random, lam: float) -> int:

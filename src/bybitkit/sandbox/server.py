@@ -150,6 +150,15 @@ class RestApi:
         r("POST", "/v5/account/demo-apply-money", self.demo_apply_money)
         r("GET", "/v5/account/query-dcp-info", self.query_dcp_info)
         r("GET", "/v5/user/query-api", self.query_api)
+        # positions (linear)
+        d = self.ex.deriv
+        r("GET", "/v5/position/list", lambda c: d.position_list(c.acct, c.params))
+        r("GET", "/v5/position/symbol-info", lambda c: d.symbol_info(c.acct, c.params))
+        r("POST", "/v5/position/set-leverage", self.set_leverage)
+        r("POST", "/v5/position/switch-mode", lambda c: d.switch_mode(c.acct, c.params))
+        r("POST", "/v5/position/trading-stop", self.trading_stop)
+        r("GET", "/v5/position/closed-pnl", lambda c: d.closed_pnl(c.acct, c.params))
+        r("POST", "/v5/account/set-margin-mode", self.set_margin_mode)
 
     def _route(self, method: str, path: str, handler: Handler, *, auth: bool = True) -> None:
         self.routes[(method, path)] = (handler, auth)
@@ -217,7 +226,7 @@ class RestApi:
                 result, ext = result
             body = envelope(result, ext=ext)
         except SandboxError as err:
-            body = envelope(code=err.code, msg=err.msg)
+            body = envelope(err.result, code=err.code, msg=err.msg)
         except Exception:
             log.exception("sandbox handler failed path=%s", path)
             body = envelope(code=10016, msg="Internal server error.")
@@ -488,8 +497,51 @@ class RestApi:
             raise SandboxError(10001, "params error: symbol is required")
         if call.params.get("startTime") and not call.params.get("endTime"):
             raise SandboxError(10001, "params error: endTime is required with startTime")
-        self.ex.market(category, symbol)
-        return {"category": category, "list": []}
+        market = self.ex.market(category, symbol)
+        limit = _limit(call.params, 200, 200)
+        end = _opt_int(call.params, "endTime")
+        start = _opt_int(call.params, "startTime")
+        rows = [
+            (t, rate)
+            for t, rate in self.ex.deriv.funding_history.get(market.inst.symbol, [])
+            if (end is None or t <= end) and (start is None or t >= start)
+        ]
+        rows = rows[-limit:]
+        rows.reverse()
+        return {
+            "category": category,
+            "list": [
+                {"symbol": market.inst.symbol, "fundingRate": fmt(rate),
+                 "fundingRateTimestamp": str(t)}
+                for t, rate in rows
+            ],
+        }  # fmt: skip
+
+    # -- positions ------------------------------------------------------------------------------
+
+    def set_leverage(self, call: Call) -> Any:
+        if call.params.get("category") != "linear":
+            raise SandboxError(10001, "params error: category must be linear")
+        return self.ex.deriv.set_leverage(call.acct, call.params)
+
+    def trading_stop(self, call: Call) -> Any:
+        if call.params.get("category") != "linear":
+            raise SandboxError(10001, "params error: category must be linear")
+        return self.ex.deriv.trading_stop(call.acct, call.params)
+
+    def set_margin_mode(self, call: Call) -> Any:
+        mode = call.params.get("setMarginMode")
+        if mode not in ("ISOLATED_MARGIN", "REGULAR_MARGIN", "PORTFOLIO_MARGIN"):
+            raise SandboxError(10001, "params error: setMarginMode is invalid")
+        if mode == call.acct.margin_mode:
+            raise SandboxError(110026, "Cross/isolated margin mode is not modified")
+        # Only the default cross mode is simulated: answer as Bybit answers a refused switch.
+        reason = f"{mode} is not simulated by this sandbox; REGULAR_MARGIN (cross) only"
+        raise SandboxError(
+            3400045,
+            "Set margin mode failed",
+            result={"reasons": [{"reasonCode": "3400000", "reasonMsg": reason}]},
+        )
 
     # -- trade ----------------------------------------------------------------------------------
 
