@@ -294,6 +294,13 @@ class BybitConnector:
     def _rules_from(self, item: Any) -> TradingRules:
         return TradingRules.from_spot(item)
 
+    def _accepts(self, item: Any) -> bool:
+        """Whether an instrument of the category is traded by this connector."""
+        return True
+
+    async def _before_order(self, pair: str) -> None:
+        """Hook run before an order on ``pair`` is prepared (perpetuals: learn its mode)."""
+
     # -- events ---------------------------------------------------------------------------------
 
     def _emit(self, event: Event) -> None:
@@ -323,6 +330,8 @@ class BybitConnector:
         result = await self.rest.instruments_info(self.category)
         rules = {}
         for item in result.list:
+            if not self._accepts(item):
+                continue
             r = self._rules_from(item)
             rules[r.pair] = r
             self._pair_of_symbol[r.symbol] = r.pair
@@ -621,6 +630,7 @@ class BybitConnector:
         leaves. An exchange refusal raises its typed error (the order ends FAILED); an unknown
         outcome returns the order in state UNKNOWN, resolved in the background by its id."""
         self._need_credentials()
+        await self._before_order(self.normalize_pair(pair))
         order, params = self._prepare(
             pair, side, order_type, amount, price, time_in_force, client_order_id, dict(opts)
         )
@@ -671,6 +681,7 @@ class BybitConnector:
         prepared = []
         for spec in orders:
             spec = dict(spec)
+            await self._before_order(self.normalize_pair(spec["pair"]))
             prepared.append(
                 self._prepare(
                     spec.pop("pair"), spec.pop("side"), spec.pop("order_type"),
@@ -783,6 +794,8 @@ class BybitConnector:
         params = self._id_params(order)
         if new_price is not None:
             params["price"] = fmt(new_price)
+            order.extra["requested_price"] = str(new_price)
+            order.extra.pop("clamp_reported", None)
         if new_amount is not None:
             params["qty"] = fmt(new_amount)
         if self.trade_ws is not None and self.trade_ws.connected:
@@ -952,11 +965,12 @@ class BybitConnector:
         async with self._reconcile_lock:
             assert self.tracker is not None
             seen_open: set[str] = set()
-            async for item in self.rest.paginate(
-                self.rest.open_orders, category=self.category, limit=50, **self._open_filter()
-            ):
-                seen_open.add(item.orderId)
-                self._on_order_item(item)
+            for extra in self._open_filters():
+                async for item in self.rest.paginate(
+                    self.rest.open_orders, category=self.category, limit=50, **extra
+                ):
+                    seen_open.add(item.orderId)
+                    self._on_order_item(item)
             for order in self.tracker.open_orders():
                 if order.state is OrderState.UNKNOWN:
                     continue  # its resolver asks for it
@@ -971,11 +985,16 @@ class BybitConnector:
                 except BybitkitError as exc:
                     log.info("order refresh failed id=%s: %s", order.client_order_id, exc)
             await self._fetch_executions_since()
+            await self._reconcile_extra()
             wallet = await self.rest.wallet_balance()
             self._apply_wallet(wallet.list)
 
-    def _open_filter(self) -> dict[str, Any]:
-        return {}
+    def _open_filters(self) -> list[dict[str, Any]]:
+        """The open-order queries that cover this category (linear needs a settle coin)."""
+        return [{}]
+
+    async def _reconcile_extra(self) -> None:
+        """Category-specific reconciliation (perpetuals: positions)."""
 
     async def _fetch_executions_since(self) -> None:
         last = self.store.last_fill(self.connector_id) if self.store is not None else None

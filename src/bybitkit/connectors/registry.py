@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bybitkit.connectors.base import BybitConnector
+from bybitkit.connectors.perpetual import PerpetualConnector
 from bybitkit.connectors.spot import SpotConnector
 from bybitkit.errors import ConfigError
 from bybitkit.v5.auth import Credentials
@@ -16,6 +17,10 @@ CONNECTORS: dict[str, tuple[type[BybitConnector], str | None]] = {
     "bybit_testnet": (SpotConnector, "testnet"),
     "bybit_demo": (SpotConnector, "demo"),
     "sandbox": (SpotConnector, None),
+    "bybit_perpetual": (PerpetualConnector, "mainnet"),
+    "bybit_perpetual_testnet": (PerpetualConnector, "testnet"),
+    "bybit_perpetual_demo": (PerpetualConnector, "demo"),
+    "sandbox_perpetual": (PerpetualConnector, None),
 }
 
 

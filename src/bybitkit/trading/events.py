@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from bybitkit.trading.types import Balance, Fill, Order
+from bybitkit.trading.types import Balance, Fill, FundingPayment, Order, Position
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,3 +79,15 @@ class PriceClamped(Event):
     order: Order
     requested: Decimal
     clamped: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PositionChanged(Event):
+    position: Position
+
+
+@dataclass(frozen=True, slots=True)
+class FundingPaid(Event):
+    """A funding settlement (exactly one event per funding execution id)."""
+
+    payment: FundingPayment

@@ -126,6 +126,52 @@ class Order:
         return self.state.is_open
 
 
+class PositionMode(_Parse):
+    ONE_WAY = "one_way"  # one position per symbol, positionIdx 0
+    HEDGE = "hedge"  # a long (positionIdx 1) and a short (positionIdx 2) per symbol
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """One perpetual position (in hedge mode a symbol has a long and a short one)."""
+
+    pair: str
+    side: Side | None  # None when flat
+    size: Decimal
+    position_idx: int
+    entry_price: Decimal
+    mark_price: Decimal
+    unrealised_pnl: Decimal
+    realised_pnl: Decimal  # cumulative: fees and funding included, as Bybit counts it
+    leverage: Decimal
+    liq_price: Decimal | None
+    updated_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FundingInfo:
+    pair: str
+    mark_price: Decimal | None
+    index_price: Decimal | None
+    rate: Decimal | None
+    next_funding_ms: int | None
+    interval_hours: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class FundingPayment:
+    """One funding settlement of one position. ``amount`` positive = paid (Bybit's execFee)."""
+
+    exec_id: str
+    pair: str
+    side: Side
+    size: Decimal
+    mark_price: Decimal
+    rate: Decimal  # signed by side, as Bybit's feeRate
+    amount: Decimal
+    ts_ms: int
+
+
 @dataclass(frozen=True, slots=True)
 class Balance:
     """One coin of an account: ``total`` = ``available`` + ``locked`` (+ margin in use)."""
