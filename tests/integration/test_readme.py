@@ -13,12 +13,22 @@ def python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
 
 
-async def test_the_sandbox_connector_example_runs(capsys: object) -> None:
-    (block,) = [b for b in python_blocks() if 'connect("sandbox"' in b]
+async def run_block(marker: str) -> None:
+    (block,) = [b for b in python_blocks() if marker in b]
     # The example calls asyncio.run(main()); run main() in this test's loop instead.
     code = block.replace("asyncio.run(main())", "")
     namespace: dict[str, object] = {}
     exec(compile(code, "README.md", "exec"), namespace)
     await asyncio.wait_for(namespace["main"](), 60)  # type: ignore[operator]
+
+
+async def test_the_spot_connector_example_runs(capsys: object) -> None:
+    await run_block('connect("sandbox"')
     out = capsys.readouterr().out  # type: ignore[attr-defined]
     assert "cancelled: user" in out and "Balance(coin='USDT'" in out
+
+
+async def test_the_perpetual_connector_example_runs(capsys: object) -> None:
+    await run_block('"sandbox_perpetual"')
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert "BTC-USDT Side.BUY 0.01" in out and "FundingInfo(pair='BTC-USDT'" in out
