@@ -34,6 +34,14 @@ action = st.one_of(
         st.integers(1, 60),
         st.integers(0, 1),
     ),
+    st.tuples(
+        st.just("close_limit"),
+        st.sampled_from(["BTCUSDT", "BTCPERP"]),
+        st.sampled_from(["Buy", "Sell"]),
+        st.integers(-20, 20),
+        st.integers(1, 60),
+        st.integers(0, 1),
+    ),
     st.tuples(st.just("move"), st.sampled_from(["BTCUSDT", "BTCPERP"]), st.integers(-400, 400)),
     st.tuples(
         st.just("funding"),
@@ -114,6 +122,26 @@ def test_every_settle_coin_is_conserved(actions: list[tuple], seed: int) -> None
                         "positionIdx": idx,
                     },
                 )
+            elif kind == "close_limit":
+                # a reduce-only limit (one-way) or the other side's limit on a hedge index
+                _, sym, side, off, n, who = act
+                u = users[who]
+                market = ex.markets[("linear", sym)]
+                ref = (market.book.best_bid() or 100) + off
+                hedge = ex.deriv.mode(u, market) == 3
+                ex.create_order(
+                    u,
+                    {
+                        "category": "linear",
+                        "symbol": sym,
+                        "side": side,
+                        "orderType": "Limit",
+                        "qty": str(D(n) / 1000),
+                        "price": str(market.inst.from_ticks(max(1, ref))),
+                        "positionIdx": (1 if side == "Sell" else 2) if hedge else 0,
+                        "reduceOnly": not hedge,
+                    },
+                )
             elif kind == "move":
                 _, sym, ticks = act
                 market = ex.markets[("linear", sym)]
@@ -149,6 +177,18 @@ def test_every_settle_coin_is_conserved(actions: list[tuple], seed: int) -> None
                 if symbol == sym
             )
             assert net == 0, (sym, net)  # every long has its short
+        for u in users:
+            for (sym, idx), p in ex.deriv.state(u).positions.items():
+                # a hedge index only ever holds its own side
+                assert (idx != 1 or p.size >= 0) and (idx != 2 or p.size <= 0), (sym, idx, p.size)
+                market = ex.markets[("linear", sym)]
+                for side in ("Buy", "Sell"):
+                    resting = sum(
+                        (o.qty - o.cum_qty for o in ex.deriv._resting_closers(u, market, p, side)),
+                        D(0),
+                    )
+                    # closing orders together never exceed what they can close
+                    assert resting <= ex.deriv._reducible(p, side), (sym, idx, side, resting)
         for market in ex.markets.values():
             bid, ask = market.book.best_bid(), market.book.best_ask()
             assert bid is None or ask is None or bid < ask

@@ -121,6 +121,8 @@ class Derivatives:
         # conditional and TP/SL orders waiting for their trigger, per market
         self.untriggered: dict[tuple[str, str], set[SOrder]] = defaultdict(set)
         self.next_funding: dict[str, int] = {}
+        # positions that a fill reduced: their reduce-only orders are trimmed after the match
+        self._shrunk: list[tuple[Account, Market, Position]] = []
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -153,6 +155,8 @@ class Derivatives:
         return [m for m in self.ex.markets.values() if m.inst.category == "linear"]
 
     def mark(self, market: Market) -> Decimal:
+        if market.mark_exact is not None:
+            return market.mark_exact
         return market.inst.from_ticks(market.mark_ticks)
 
     # -- margin ---------------------------------------------------------------------------------
@@ -207,6 +211,9 @@ class Derivatives:
             raise SandboxError(110072, "OrderLinkedID is duplicate")
         idx = self._position_idx(account, market, params.get("positionIdx"), side)
         pos = self.position(account, market, idx)
+        # In hedge mode index 1 is the long side and 2 the short side: the other side's order on
+        # an index closes that position, never opens the opposite one in it.
+        closes_hedge = idx in (1, 2) and (idx == 1) != (side == "Buy")
         qty = _decimal(params, "qty", required=True)
         assert qty is not None
         if qty == 0 and reduce_only and close_on_trigger:
@@ -250,16 +257,31 @@ class Derivatives:
         ref = price if price is not None else self.mark(market)
         if qty * ref < inst.min_notional_value and not reduce_only:
             raise SandboxError(110094, "Order does not meet minimum order value")
-        if reduce_only:
-            reducible = self._reducible(pos, side)
+        if reduce_only or closes_hedge:
+            # what the position has left once the closing orders already resting have filled
+            reducible = self._closing_room(account, market, pos, side)
             if reducible == 0:
+                if closes_hedge and not reduce_only:
+                    raise SandboxError(
+                        110017,
+                        f"positionIdx {idx} holds no {'long' if idx == 1 else 'short'} "
+                        f"position for this {side} to close",
+                    )
+                if self._reducible(pos, side):
+                    raise SandboxError(
+                        110017,
+                        "Reduce-only rule not satisfied: resting reduce-only orders already "
+                        "cover the position",
+                    )
                 raise SandboxError(110017, "Reduce-only order has same side with current position")
             qty = min(qty, reducible)
-        for name in ("takeProfit", "stopLoss"):
-            if params.get(name) not in (None, "", "0") and (reduce_only or trigger is not None):
-                raise SandboxError(
-                    110057, "TP/SL not allowed with reduce-only or conditional orders"
-                )
+        has_tpsl = any(params.get(n) not in (None, "", "0") for n in ("takeProfit", "stopLoss"))
+        if has_tpsl and (reduce_only or closes_hedge or trigger is not None):
+            raise SandboxError(110057, "TP/SL not allowed with reduce-only or conditional orders")
+        if order_type == "Market" and trigger is None:
+            # converted to an IOC limit order at the protective price: the band's edge
+            buy_lmt, sell_lmt = market.band()
+            price = buy_lmt if side == "Buy" else sell_lmt
         order = SOrder(
             ex._new_order_id("linear"), link_id, account, market, side, order_type, tif, price,
             qty, "",
@@ -269,14 +291,15 @@ class Derivatives:
         order.close_on_trigger = close_on_trigger
         order.create_type = create_type
         order.clamped_from = clamped
-        order.take_profit = _decimal(params, "takeProfit")
-        order.stop_loss = _decimal(params, "stopLoss")
+        if has_tpsl:
+            self._attach_tpsl(order, params, ref if order_type == "Limit" else self.mark(market))
         if trigger is not None:
             self._conditional(order, params, trigger)
             if link_id:
                 ex.link_ids_used.add(link_key)
             ex._register(order)
             ex._order_event(order)
+            self.position_event(account, market, pos)
             return {"orderId": order.order_id, "orderLinkId": order.link_id}
         self._hold_im(order, pos)
         if link_id:
@@ -284,7 +307,67 @@ class Derivatives:
         ex._register(order)
         ex._execute(order)
         self.after_change(account, market)
+        if order.cum_qty == 0:  # no fill pushed the position: the create does (§13.3)
+            self.position_event(account, market, pos)
         return {"orderId": order.order_id, "orderLinkId": order.link_id}
+
+    def _attach_tpsl(self, order: SOrder, params: dict[str, Any], ref: Decimal) -> None:
+        """Validate and keep a create's takeProfit / stopLoss (applied when the order fills)."""
+        inst = order.market.inst
+        mode = str(params.get("tpslMode") or "Full")
+        if mode not in ("Full", "Partial"):
+            raise SandboxError(10001, "params error: tpslMode must be Full or Partial")
+        order.tpsl_mode = mode
+        long = order.side == "Buy"
+        for name, prefix in (("takeProfit", "tp"), ("stopLoss", "sl")):
+            value = _decimal(params, name)
+            if value is None or value == 0:
+                continue
+            if value < 0 or value % inst.tick_size:
+                raise SandboxError(
+                    10001, f"params error: {name} must be a multiple of {fmt(inst.tick_size)}"
+                )
+            wants_rise = (name == "takeProfit") == long
+            if (wants_rise and value <= ref) or (not wants_rise and value >= ref):
+                raise SandboxError(
+                    10001,
+                    f"{name} for a {order.side} order should be "
+                    f"{'higher' if wants_rise else 'lower'} than the base price {fmt(ref)}",
+                )
+            by = str(params.get(f"{prefix}TriggerBy") or "LastPrice")
+            if by not in TRIGGER_BYS:
+                raise SandboxError(
+                    10001,
+                    f"params error: {prefix}TriggerBy must be one of {', '.join(TRIGGER_BYS)}",
+                )
+            kind, limit = self._tpsl_order_type(params, prefix, mode, inst)
+            setattr(order, "take_profit" if prefix == "tp" else "stop_loss", value)
+            setattr(order, f"{prefix}_trigger_by", by)
+            setattr(order, f"{prefix}_order_type", kind)
+            setattr(order, f"{prefix}_limit_price", limit)
+
+    @staticmethod
+    def _tpsl_order_type(
+        params: dict[str, Any], prefix: str, mode: str, inst: Any
+    ) -> tuple[str, Decimal | None]:
+        """(order type, limit price) of a TP or SL: Limit only in Partial mode, with its price."""
+        kind = str(params.get(f"{prefix}OrderType") or "Market")
+        if kind not in ("Market", "Limit"):
+            raise SandboxError(10001, f"params error: {prefix}OrderType must be Market or Limit")
+        if kind == "Market":
+            return kind, None
+        if mode != "Partial":
+            raise SandboxError(
+                10001, f"params error: {prefix}OrderType=Limit needs tpslMode=Partial"
+            )
+        limit = _decimal(params, f"{prefix}LimitPrice", required=True)
+        assert limit is not None
+        if limit <= 0 or limit % inst.tick_size:
+            raise SandboxError(
+                10001,
+                f"params error: {prefix}LimitPrice must be a multiple of {fmt(inst.tick_size)}",
+            )
+        return kind, limit
 
     def _position_idx(self, account: Account, market: Market, raw: Any, side: str) -> int:
         mode = self.mode(account, market)
@@ -320,7 +403,12 @@ class Derivatives:
         market = order.market
         order.hold_coin = market.inst.settle_coin
         inc = self._increasing_qty(order, pos)
-        price = order.price if order.price is not None else self.mark(market)
+        # a market order's price is its protective bound; its margin is at the mark price
+        price = (
+            order.price
+            if order.price is not None and order.order_type == "Limit"
+            else self.mark(market)
+        )
         im = inc * price / self.leverage(account, market.inst.symbol)
         if not account.house and im > 0 and self.available(account, order.hold_coin) < im:
             raise SandboxError(110007, "ab not enough for new order")
@@ -423,6 +511,9 @@ class Derivatives:
                 order.price = new_price
             order.updated_ms = now_ms()
             ex._order_event(order)
+            self.position_event(
+                account, order.market, self.position(account, order.market, order.position_idx)
+            )
             return {"orderId": order.order_id, "orderLinkId": order.link_id}
         if order.order_type != "Limit" or order.engine is None:
             raise SandboxError(10001, "Order can not be amended")
@@ -449,6 +540,7 @@ class Derivatives:
         ex._order_event(order)
         self.after_change(account, order.market)
         ex._wallet_event(account)
+        self.position_event(account, order.market, pos)
         return {"orderId": order.order_id, "orderLinkId": order.link_id}
 
     # -- fills ----------------------------------------------------------------------------------
@@ -521,6 +613,10 @@ class Derivatives:
             self._position_closed(account, market, pos)
         if account.house:
             return
+        if closed and pos.size != before:
+            self._shrunk.append((account, market, pos))
+        if opened and (order.take_profit or order.stop_loss):
+            self._apply_attached(order, pos, opened)
         exec_id = str(uuid.uuid4())
         leaves = order.qty - order.cum_qty if order.order_type == "Limit" else ZERO
         row = {
@@ -678,14 +774,18 @@ class Derivatives:
         order.updated_ms = now_ms()
         ex._order_event(order)
         pos = self.position(order.account, market, order.position_idx)
-        if order.close_on_trigger and order.reduce_only:
+        if order.reduce_only or self._closes_hedge(order):
             reducible = self._reducible(pos, order.side)
             if reducible == 0:
                 ex._close(order, "Deactivated", "EC_NoError", "CancelByTpSlTsClear")
                 ex._order_event(order)
                 return
             if order.stop_order_type in ("TakeProfit", "StopLoss") or order.qty > reducible:
-                order.qty = reducible
+                order.qty = reducible  # a Full TP/SL closes what the position is now
+            self._make_room(order.account, market, pos, order.side, order.qty)
+        if order.order_type == "Market" and order.price is None:
+            buy_lmt, sell_lmt = market.band()
+            order.price = buy_lmt if order.side == "Buy" else sell_lmt
         order.status = "New"
         try:
             self._hold_im(order, pos)
@@ -834,6 +934,9 @@ class Derivatives:
                 return ""
             return inst.price_str(ticks)
 
+        def px_exact(x: Decimal | None) -> str:
+            return inst.price_str(inst.to_ticks(x)) if x else "0.00"
+
         row: dict[str, Any] = {
             "positionIdx": pos.idx,
             "riskId": 1,
@@ -855,8 +958,8 @@ class Derivatives:
             "positionMM": fmt(mm),
             "positionMMByMp": fmt(mm),
             "positionBalance": fmt(im),
-            "takeProfit": fmt(pos.take_profit) if pos.take_profit else "0.00",
-            "stopLoss": fmt(pos.stop_loss) if pos.stop_loss else "0.00",
+            "takeProfit": px_exact(pos.take_profit),
+            "stopLoss": px_exact(pos.stop_loss),
             "trailingStop": "0.00",
             "sessionAvgPrice": "",
             "delta": "",
@@ -869,6 +972,7 @@ class Derivatives:
             "adlRankIndicator": 2 if size else 0,
             "createdTime": str(pos.created_ms),
             "updatedTime": str(pos.updated_ms),
+            "openTime": pos.created_ms if size else 0,
             "seq": pos.seq,
             "isReduceOnly": False,
             "mmrSysUpdatedTime": "",
@@ -1025,29 +1129,23 @@ class Derivatives:
         if pos.size == 0:
             raise SandboxError(10001, "can not set tp/sl/ts for zero position")
         changed = False
-        for kind, name, by_name in (("TakeProfit", "takeProfit", "tpTriggerBy"),
-                                    ("StopLoss", "stopLoss", "slTriggerBy")):  # fmt: skip
+        for kind, prefix in (("TakeProfit", "tp"), ("StopLoss", "sl")):
+            name = "takeProfit" if prefix == "tp" else "stopLoss"
             value = _decimal(params, name)
             if value is None:
                 continue
-            by = str(params.get(by_name) or "LastPrice")
+            by = str(params.get(f"{prefix}TriggerBy") or "LastPrice")
             if by not in TRIGGER_BYS:
                 raise SandboxError(
-                    10001, f"params error: {by_name} must be one of {', '.join(TRIGGER_BYS)}"
+                    10001,
+                    f"params error: {prefix}TriggerBy must be one of {', '.join(TRIGGER_BYS)}",
                 )
-            stop_type = kind if mode == "Full" else f"Partial{kind}"
-            if mode == "Full":
-                for o in list(self.untriggered[market.key]):
-                    if (o.account is account and o.status == "Untriggered"
-                            and o.position_idx == idx
-                            and o.stop_order_type == stop_type):  # fmt: skip
-                        self.ex._close(o, "Deactivated", "EC_NoError", "CancelByUser")
-                        self.ex._order_event(o)
             if value == 0:
-                setattr(pos, "take_profit" if kind == "TakeProfit" else "stop_loss", None)
+                if mode == "Full":
+                    self._clear_full(account, market, pos, kind)
                 changed = True
                 continue
-            if value % inst.tick_size:
+            if value < 0 or value % inst.tick_size:
                 raise SandboxError(10001, f"params error: {name} is not on the tick")
             long = pos.size > 0
             now = self._price(market, by)
@@ -1058,33 +1156,188 @@ class Derivatives:
                     f"{name} set for {'long' if long else 'short'} position should be "
                     f"{'higher' if wants_rise else 'lower'} than current price",
                 )
-            size_param = "tpSize" if kind == "TakeProfit" else "slSize"
-            qty = abs(pos.size) if mode == "Full" else _decimal(params, size_param, required=True)
-            assert qty is not None
-            o = SOrder(self.ex._new_order_id("linear"), "", account, market,
-                       "Sell" if long else "Buy", "Market", "IOC", None, qty, "")  # fmt: skip
-            o.position_idx = idx
-            o.reduce_only = True
-            o.close_on_trigger = True
-            o.stop_order_type = stop_type
-            o.create_type = "CreateByTakeProfit" if kind == "TakeProfit" else "CreateByStopLoss"
-            o.trigger_price = value
-            o.trigger_direction = 1 if wants_rise else 2
-            o.trigger_by = by
-            o.status = "Untriggered"
-            self.untriggered[market.key].add(o)
-            self.ex._register(o)
-            self.ex._order_event(o)
-            if kind == "TakeProfit":
-                pos.take_profit, pos.tp_trigger_by = value, by
+            order_type, limit = self._tpsl_order_type(params, prefix, mode, inst)
+            if mode == "Full":
+                qty = abs(pos.size)
             else:
-                pos.stop_loss, pos.sl_trigger_by = value, by
+                size = _decimal(params, f"{prefix}Size", required=True)
+                assert size is not None
+                if size <= 0 or size % inst.lot_size:
+                    raise SandboxError(
+                        10001,
+                        f"params error: {prefix}Size must be a multiple of {fmt(inst.lot_size)}",
+                    )
+                qty = min(size, abs(pos.size))
+            self._stop_order(account, market, pos, kind, mode, value, by, qty, order_type, limit)
             changed = True
         if not changed:
             raise SandboxError(34040, "not modified")
         pos.tpsl_mode = mode
         self.position_event(account, market, pos)
         return {}
+
+    def _clear_full(self, account: Account, market: Market, pos: Position, kind: str) -> None:
+        """Remove the position's Full-mode TP (or SL): its order and the position's price."""
+        for o in list(self.untriggered[market.key]):
+            if (o.account is account and o.status == "Untriggered" and o.position_idx == pos.idx
+                    and o.stop_order_type == kind):  # fmt: skip
+                self.ex._close(o, "Deactivated", "EC_NoError", "CancelByUser")
+                self.ex._order_event(o)
+        if kind == "TakeProfit":
+            pos.take_profit = None
+        else:
+            pos.stop_loss = None
+
+    def _stop_order(
+        self,
+        account: Account,
+        market: Market,
+        pos: Position,
+        kind: str,
+        mode: str,
+        trigger: Decimal,
+        by: str,
+        qty: Decimal,
+        order_type: str,
+        limit: Decimal | None,
+    ) -> SOrder:
+        """A TP or SL of ``pos``: a reduce-only system conditional order. Full mode replaces the
+        position's TP (SL) and shows on the position; Partial only adds."""
+        if mode == "Full":
+            self._clear_full(account, market, pos, kind)
+        long = pos.size > 0
+        o = SOrder(self.ex._new_order_id("linear"), "", account, market,
+                   "Sell" if long else "Buy", order_type, "GTC" if limit else "IOC", limit,
+                   qty, "")  # fmt: skip
+        o.position_idx = pos.idx
+        o.reduce_only = True
+        o.close_on_trigger = True
+        o.stop_order_type = kind if mode == "Full" else f"Partial{kind}"
+        o.create_type = "CreateByTakeProfit" if kind == "TakeProfit" else "CreateByStopLoss"
+        o.trigger_price = trigger
+        o.trigger_direction = 1 if (kind == "TakeProfit") == long else 2
+        o.trigger_by = by
+        o.tpsl_mode = mode
+        o.status = "Untriggered"
+        self.untriggered[market.key].add(o)
+        self.ex._register(o)
+        self.ex._order_event(o)
+        if mode == "Full":
+            if kind == "TakeProfit":
+                pos.take_profit, pos.tp_trigger_by = trigger, by
+            else:
+                pos.stop_loss, pos.sl_trigger_by = trigger, by
+        return o
+
+    def _apply_attached(self, order: SOrder, pos: Position, opened: Decimal) -> None:
+        """An order with takeProfit / stopLoss opened ``opened`` more: Full mode sets the
+        position's TP/SL (on the first fill; they follow the position's size), Partial mode
+        adds TP/SL orders for what filled."""
+        account, market = order.account, order.market
+        if order.tpsl_mode == "Partial" and order.attached:
+            for o in order.attached:
+                if o.status == "Untriggered":
+                    o.qty += opened
+                    o.updated_ms = now_ms()
+                    self.ex._order_event(o)
+            return
+        if order.attached:  # Full: applied once
+            return
+        for kind, prefix, value in (("TakeProfit", "tp", order.take_profit),
+                                    ("StopLoss", "sl", order.stop_loss)):  # fmt: skip
+            if not value:
+                continue
+            limit = getattr(order, f"{prefix}_limit_price")
+            order.attached.append(
+                self._stop_order(
+                    account, market, pos, kind, order.tpsl_mode or "Full", value,
+                    getattr(order, f"{prefix}_trigger_by"),
+                    opened if order.tpsl_mode == "Partial" else abs(pos.size),
+                    getattr(order, f"{prefix}_order_type"), limit,
+                )
+            )  # fmt: skip
+        if order.tpsl_mode == "Full":
+            pos.tpsl_mode = "Full"
+
+    def stop_cancelled(self, order: SOrder) -> None:
+        """A Full TP/SL order was cancelled: the position no longer shows that price."""
+        pos = self.position(order.account, order.market, order.position_idx)
+        if order.stop_order_type == "TakeProfit":
+            pos.take_profit = None
+        elif order.stop_order_type == "StopLoss":
+            pos.stop_loss = None
+
+    def _resting_closers(
+        self, account: Account, market: Market, pos: Position, side: str
+    ) -> list[SOrder]:
+        """The reduce-only (and hedge closing) orders of ``pos`` resting in the book, oldest
+        first."""
+        book = market.book
+        out = [
+            o for o in self.ex.open_orders_of(account)
+            if o.market is market and o.position_idx == pos.idx and o.side == side
+            and o.engine is not None and book.get(o.engine.id) is not None
+            and (o.reduce_only or self._closes_hedge(o))
+        ]  # fmt: skip
+        out.sort(key=lambda o: (o.created_ms, o.order_id))
+        return out
+
+    def _closing_room(self, account: Account, market: Market, pos: Position, side: str) -> Decimal:
+        """How much more of ``pos`` a new closing order on ``side`` may close: the closing
+        orders resting together never exceed the position, so no fill can overshoot it."""
+        resting = sum(
+            (o.qty - o.cum_qty for o in self._resting_closers(account, market, pos, side)), ZERO
+        )
+        return max(ZERO, self._reducible(pos, side) - resting)
+
+    def _make_room(
+        self, account: Account, market: Market, pos: Position, side: str, qty: Decimal
+    ) -> None:
+        """A triggered closing order takes ``qty`` of the position: resting closing orders are
+        cut (newest first) so that together they never exceed it."""
+        closers = self._resting_closers(account, market, pos, side)
+        excess = sum((o.qty - o.cum_qty for o in closers), ZERO) + qty - self._reducible(pos, side)
+        for o in reversed(closers):
+            if excess <= 0:
+                break
+            leaves = o.qty - o.cum_qty
+            if leaves <= excess:
+                self.ex._close(o, "Cancelled", "EC_NoError", "CancelByReduceOnly")
+                excess -= leaves
+            else:
+                o.qty -= excess
+                o.updated_ms = now_ms()
+                assert o.engine is not None
+                market.book.amend(o.engine.id, qty=market.inst.to_lots(leaves - excess))
+                excess = ZERO
+            self.ex._order_event(o)
+
+    def trim_closing(self) -> None:
+        """After a match: the closing orders resting against a position that shrank are cut to
+        what is left of it (oldest keep theirs first), or cancelled when nothing is left."""
+        ex = self.ex
+        while self._shrunk:
+            account, market, pos = self._shrunk.pop()
+            for side in ("Buy", "Sell"):
+                room = self._reducible(pos, side)
+                for o in self._resting_closers(account, market, pos, side):
+                    leaves = o.qty - o.cum_qty
+                    if room == 0:
+                        ex._close(o, "Cancelled", "EC_NoError", "CancelByReduceOnly")
+                        ex._order_event(o)
+                        continue
+                    if leaves > room:
+                        o.qty = o.cum_qty + room
+                        o.updated_ms = now_ms()
+                        assert o.engine is not None
+                        market.book.amend(o.engine.id, qty=market.inst.to_lots(room))
+                        ex._order_event(o)
+                        leaves = room
+                    room -= leaves
+
+    @staticmethod
+    def _closes_hedge(order: SOrder) -> bool:
+        return order.position_idx in (1, 2) and (order.position_idx == 1) != (order.side == "Buy")
 
     def closed_pnl(self, account: Account, params: dict[str, Any]) -> dict[str, Any]:
         from bybitkit.sandbox.exchange import _limit, _page, _window

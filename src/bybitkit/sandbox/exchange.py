@@ -66,6 +66,7 @@ class SOrder:
 
     __slots__ = (
         "account",
+        "attached",
         "avg_price",
         "cancel_type",
         "category",
@@ -83,6 +84,7 @@ class SOrder:
         "hold",
         "hold_coin",
         "hold_price",
+        "last_on_created",
         "link_id",
         "market",
         "market_unit",
@@ -94,11 +96,18 @@ class SOrder:
         "reduce_only",
         "reject_reason",
         "side",
+        "sl_limit_price",
+        "sl_order_type",
+        "sl_trigger_by",
         "status",
         "stop_loss",
         "stop_order_type",
         "take_profit",
         "tif",
+        "tp_limit_price",
+        "tp_order_type",
+        "tp_trigger_by",
+        "tpsl_mode",
         "trigger_by",
         "trigger_direction",
         "trigger_price",
@@ -148,8 +157,16 @@ class SOrder:
         self.create_type = "CreateByUser"
         self.exec_type = "Trade"
         self.clamped_from: Decimal | None = None
+        self.last_on_created = market.last_ticks
+        # an attached TP/SL (a create's takeProfit/stopLoss): becomes the position's on a fill
         self.take_profit: Decimal | None = None
         self.stop_loss: Decimal | None = None
+        self.tp_trigger_by = self.sl_trigger_by = "LastPrice"
+        self.tp_order_type = self.sl_order_type = "Market"
+        self.tp_limit_price: Decimal | None = None
+        self.sl_limit_price: Decimal | None = None
+        self.tpsl_mode = ""
+        self.attached: list[SOrder] = []  # Partial TP/SL orders made from this order's fills
         self.trigger_price: Decimal | None = None
         self.trigger_direction = 0
         self.trigger_by: str | None = None
@@ -204,8 +221,8 @@ class SOrder:
             "stopLoss": "0",
             "tpTriggerBy": "",
             "slTriggerBy": "",
-            "tpLimitPrice": "0",
-            "slLimitPrice": "0",
+            "tpLimitPrice": "",
+            "slLimitPrice": "",
             "triggerDirection": 0,
             "triggerBy": "",
             "reduceOnly": False,
@@ -238,13 +255,13 @@ class SOrder:
             )
         if spot:
             if view != "ws":
-                d["basePrice"] = inst.price_str(self.market.last_ticks)
+                d["basePrice"] = inst.price_str(self.last_on_created)
         else:
             px = inst.price_str
             d.update(
                 createType=self.create_type,
-                lastPriceOnCreated=px(self.market.last_ticks),
-                tpslMode="Full" if (self.take_profit or self.stop_loss) else "",
+                lastPriceOnCreated=px(self.last_on_created),
+                tpslMode=self.tpsl_mode,
                 positionIdx=self.position_idx,
                 reduceOnly=self.reduce_only,
                 closeOnTrigger=self.close_on_trigger,
@@ -254,8 +271,10 @@ class SOrder:
                 triggerBy=self.trigger_by or "UNKNOWN",
                 takeProfit=px(inst.to_ticks(self.take_profit)) if self.take_profit else "0",
                 stopLoss=px(inst.to_ticks(self.stop_loss)) if self.stop_loss else "0",
-                tpTriggerBy="LastPrice" if self.take_profit else "UNKNOWN",
-                slTriggerBy="LastPrice" if self.stop_loss else "UNKNOWN",
+                tpTriggerBy=self.tp_trigger_by if self.take_profit else "UNKNOWN",
+                slTriggerBy=self.sl_trigger_by if self.stop_loss else "UNKNOWN",
+                tpLimitPrice=px(inst.to_ticks(self.tp_limit_price)) if self.tp_limit_price else "",
+                slLimitPrice=px(inst.to_ticks(self.sl_limit_price)) if self.sl_limit_price else "",
                 cumExecFee=fmt(sum(self.cum_fee.values(), ZERO)),
                 isLeverage="",
             )
@@ -279,6 +298,10 @@ class Market:
         self.index_ticks = start_ticks
         self.mark_ticks = start_ticks
         self.cross_seq = 1_000_000
+        # Paper trading runs on live prices: the exact mark price and the live band.
+        self.mark_exact: Decimal | None = None
+        self.trades_seen = False
+        self.band_override: tuple[Decimal, Decimal] | None = None
         self.trades: deque[dict[str, Any]] = deque(maxlen=1000)
         self.klines = KlineSeries.generate(inst, start_ms, start_ticks, rng, history_minutes)
         self.mark_klines = KlineSeries.track(self.klines, rng, end_price_ticks=start_ticks)
@@ -289,6 +312,8 @@ class Market:
         return (self.inst.category, self.inst.symbol)
 
     def band(self) -> tuple[Decimal, Decimal]:
+        if self.band_override is not None:
+            return self.band_override
         return price_band(self.inst, self.inst.from_ticks(self.index_ticks))
 
 
@@ -313,17 +338,17 @@ class Exchange:
         self.rng = random.Random(seed)
         self.start_ms = start_ms if start_ms is not None else now_ms()
         self.markets: dict[tuple[str, str], Market] = {}
-        start_prices: dict[str, int] = {}
+        start_prices: dict[str, Decimal] = {}
         for inst in instruments:
             # Spot and linear markets of one base coin start at the same price.
             lo, hi = inst.initial_price_range
             price = start_prices.get(inst.base_coin)
             if price is None:
-                price_dec = lo + (hi - lo) * Decimal(self.rng.randint(0, 10_000)) / 10_000
-                price = start_prices[inst.base_coin] = int(
-                    (price_dec / Decimal("0.5")).to_integral_value()
-                )  # in half-units, so every tick size (0.01 .. 0.5) divides it
-            ticks = int((Decimal(price) * Decimal("0.5") / inst.tick_size).to_integral_value())
+                price = lo + (hi - lo) * Decimal(self.rng.randint(0, 10_000)) / 10_000
+                if price >= 1:  # a multiple of 0.5: on the grid of every default tick size
+                    price = (price * 2).to_integral_value() / 2
+                start_prices[inst.base_coin] = price
+            ticks = max(1, int((price / inst.tick_size).to_integral_value()))
             self.markets[(inst.category, inst.symbol)] = Market(
                 inst, ticks, self.rng, self.start_ms, history_minutes
             )
@@ -599,6 +624,10 @@ class Exchange:
         tif = _ENGINE_TIF[order.tif]
         is_market = order.order_type == "Market"
         quote_budget: int | None = None
+        if is_market and order.category == "linear" and order.price is not None:
+            # A derivatives market order is an IOC limit order at its protective price (§8.1).
+            is_market = False
+            tif = _ENGINE_TIF["IOC"]
         if is_market:
             if order.side == "Buy" and order.market_unit == "quoteCoin":
                 unit = inst.tick_size * inst.lot_size
@@ -643,8 +672,8 @@ class Exchange:
                 and quote_budget - result.spent < (market.book.best_ask() or quote_budget + 1)
             ):
                 self._close(order, "Filled", "EC_NoError")
-            else:
-                self._close(order, "PartiallyFilledCanceled", "EC_NoError")
+            else:  # IOC or market: the book had no more at acceptable prices
+                self._close(order, "PartiallyFilledCanceled", "EC_CancelForNoFullFill")
         self._order_event(order)
         self._wallet_event(order.account)
 
@@ -673,6 +702,7 @@ class Exchange:
             taker.engine = None
             self._close(taker, "Filled", "EC_NoError")
         if inst.category == "linear":
+            self.deriv.trim_closing()
             self.deriv.on_prices(market)
 
     def _fill(
@@ -866,6 +896,10 @@ class Exchange:
         self._close(order, status, "EC_PerCancelRequest", cancel_type)
         self._order_event(order)
         self._wallet_event(order.account)
+        if order.category == "linear":
+            self.deriv.stop_cancelled(order)
+            pos = self.deriv.position(order.account, order.market, order.position_idx)
+            self.deriv.position_event(order.account, order.market, pos)
 
     def cancel_all(self, account: Account, params: dict[str, Any]) -> dict[str, Any]:
         category = _category(params)

@@ -33,6 +33,7 @@ __all__ = [
     "Category",
     "Instrument",
     "fixed_str",
+    "instrument_from_info",
     "instrument_info",
     "plain_str",
     "price_band",
@@ -428,6 +429,64 @@ DEFAULT_INSTRUMENTS: tuple[Instrument, ...] = (
 
 
 # --- /v5/market/instruments-info items ---------------------------------------------------------
+
+
+def instrument_from_info(item: Any, mm_rate: Decimal = Decimal("0.005")) -> Instrument:
+    """An :class:`Instrument` from a live ``instruments-info`` item (a ``SpotInstrument`` or
+    ``LinearInstrument`` wire struct): how paper trading runs the sandbox's engine on the real
+    rules. ``initial_price_range`` is a placeholder: paper trading sets prices from live data."""
+    tick = item.priceFilter.tickSize
+    lot = item.lotSizeFilter
+    spot = hasattr(lot, "basePrecision") and lot.basePrecision is not None
+    risk = item.riskParameters
+    common: dict[str, Any] = {
+        "symbol": item.symbol,
+        "base_coin": item.baseCoin,
+        "quote_coin": item.quoteCoin,
+        "tick_size": tick,
+        "price_decimals": max(decimals_of(tick), int(getattr(item, "priceScale", 0) or 0)),
+        "price_limit_ratio_x": (risk.priceLimitRatioX if risk else None) or Decimal("0.05"),
+        "price_limit_ratio_y": (risk.priceLimitRatioY if risk else None) or Decimal("0.1"),
+        "symbol_id": int(getattr(item, "symbolId", 0) or 0),
+        "launch_time_ms": int(getattr(item, "launchTime", 0) or 0),
+        "initial_price_range": (tick * 100, tick * 200),
+    }
+    if spot:
+        return Instrument(
+            category="spot",
+            settle_coin=item.quoteCoin,
+            lot_size=lot.basePrecision,
+            min_order_qty=lot.minOrderQty or ZERO,
+            max_order_qty=lot.maxOrderQty or ZERO,
+            quote_precision=lot.quotePrecision,
+            min_order_amt=lot.minOrderAmt or ZERO,
+            max_order_amt=lot.maxOrderAmt or ZERO,
+            max_limit_order_qty=lot.maxLimitOrderQty or lot.maxOrderQty,
+            max_market_order_qty=lot.maxMarketOrderQty or lot.maxOrderQty,
+            post_only_max_limit_order_size=lot.postOnlyMaxLimitOrderSize or lot.maxOrderQty,
+            **common,
+        )
+    lev = item.leverageFilter
+    return Instrument(
+        category="linear",
+        settle_coin=item.settleCoin or item.quoteCoin,
+        lot_size=lot.qtyStep,
+        min_order_qty=lot.minOrderQty,
+        max_order_qty=lot.maxOrderQty,
+        max_mkt_order_qty=lot.maxMktOrderQty or lot.maxOrderQty,
+        post_only_max_order_qty=lot.postOnlyMaxOrderQty or lot.maxOrderQty,
+        min_notional_value=lot.minNotionalValue or ZERO,
+        min_price=item.priceFilter.minPrice or tick,
+        max_price=item.priceFilter.maxPrice or tick * 10**9,
+        min_leverage=lev.minLeverage if lev else Decimal(1),
+        max_leverage=lev.maxLeverage if lev else Decimal(100),
+        leverage_step=lev.leverageStep if lev else Decimal("0.01"),
+        funding_interval_min=int(item.fundingInterval or 480),
+        upper_funding_rate=item.upperFundingRate or Decimal("0.00375"),
+        lower_funding_rate=item.lowerFundingRate or Decimal("-0.00375"),
+        maintenance_margin_rate=mm_rate,
+        **common,
+    )
 
 
 def instrument_info(inst: Instrument) -> dict[str, Any]:
