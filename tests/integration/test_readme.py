@@ -32,3 +32,9 @@ async def test_the_perpetual_connector_example_runs(capsys: object) -> None:
     await run_block('"sandbox_perpetual"')
     out = capsys.readouterr().out  # type: ignore[attr-defined]
     assert "BTC-USDT Side.BUY 0.01" in out and "FundingInfo(pair='BTC-USDT'" in out
+
+
+async def test_the_candles_example_runs(capsys: object) -> None:
+    await run_block("candles_feed(")
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert out.startswith("5000 Candle(") and "open_time,time,open,high,low,close" in out

@@ -28,10 +28,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from bybitkit.connectors.candles import CandlesMixin
 from bybitkit.errors import (
     BatchOutcomeUnknown,
     BybitkitError,
     ConfigError,
+    DuplicateOrderId,
     ExchangeError,
     NetworkError,
     OrderNotActive,
@@ -108,7 +110,7 @@ def cancel_reason(
     return "exchange"
 
 
-class BybitConnector:
+class BybitConnector(CandlesMixin):
     """Shared machinery of the spot and perpetual connectors (one category each)."""
 
     category = "spot"
@@ -174,6 +176,7 @@ class BybitConnector:
         self._subscribers: list[asyncio.Queue[Event]] = []
         self._backlog: list[Event] = []
         self.rules: dict[str, TradingRules] = {}
+        self.instrument_items: dict[str, Any] = {}  # the raw instruments-info items
         self._pair_of_symbol: dict[str, str] = {}
         self.books: dict[str, OrderBook] = {}
         self._book_ready: dict[str, asyncio.Event] = {}
@@ -204,6 +207,20 @@ class BybitConnector:
             raise
 
     async def _start(self) -> None:
+        self._open_store()
+        await self.rest.sync_clock()
+        await self.load_rules()
+        await self._start_public()
+        if self.credentials is not None:
+            self._restore()
+            await self._start_private()
+            await self.reconcile()
+            self._spawn(self._poll_loop(), "poll")
+            self._spawn(self._unknown_loop(), "unknown")
+        self._spawn(self._rules_loop(), "rules")
+        self._spawn(self._stale_loop(), "stale")
+
+    def _open_store(self) -> None:
         from bybitkit.store import Store
 
         if isinstance(self._store_arg, Store):
@@ -212,8 +229,8 @@ class BybitConnector:
             self.store = Store(self._store_arg or ":memory:")
             self._own_store = True
         self.tracker = OrderTracker(self.connector_id, self._emit, self.store)
-        await self.rest.sync_clock()
-        await self.load_rules()
+
+    async def _start_public(self) -> None:
         self.public = WsSession(
             self.environment.ws_url(self.public_stream),
             on_message=self._on_public,
@@ -223,34 +240,30 @@ class BybitConnector:
             name=f"{self.connector_id}-public",
         )
         await self.public.start()
-        if self.credentials is not None:
-            self._restore()
-            self.private = WsSession(
-                self.environment.ws_url(Stream.PRIVATE),
-                signer=make_signer(self.credentials),
-                on_message=self._on_private,
-                on_state=self._on_private_state,
+
+    async def _start_private(self) -> None:
+        assert self.credentials is not None
+        self.private = WsSession(
+            self.environment.ws_url(Stream.PRIVATE),
+            signer=make_signer(self.credentials),
+            on_message=self._on_private,
+            on_state=self._on_private_state,
+            clock=self.rest.clock,
+            reconnect_base=self.ws_reconnect_base,
+            name=f"{self.connector_id}-private",
+        )
+        await self.private.start()
+        await self.private.subscribe(self.private_topics, timeout=15)
+        if self.order_entry == "ws" and self.environment.has_trade_ws:
+            self.trade_ws = TradeWsClient(
+                self.environment,
+                self.credentials,
                 clock=self.rest.clock,
+                recv_window=self.rest.recv_window,
+                broker_id=self.rest.broker_id,
                 reconnect_base=self.ws_reconnect_base,
-                name=f"{self.connector_id}-private",
             )
-            await self.private.start()
-            await self.private.subscribe(self.private_topics, timeout=15)
-            if self.order_entry == "ws" and self.environment.has_trade_ws:
-                self.trade_ws = TradeWsClient(
-                    self.environment,
-                    self.credentials,
-                    clock=self.rest.clock,
-                    recv_window=self.rest.recv_window,
-                    broker_id=self.rest.broker_id,
-                    reconnect_base=self.ws_reconnect_base,
-                )
-                await self.trade_ws.start()
-            await self.reconcile()
-            self._spawn(self._poll_loop(), "poll")
-            self._spawn(self._unknown_loop(), "unknown")
-        self._spawn(self._rules_loop(), "rules")
-        self._spawn(self._stale_loop(), "stale")
+            await self.trade_ws.start()
 
     async def stop(self) -> None:
         tasks, self._tasks = list(self._tasks), set()
@@ -333,6 +346,7 @@ class BybitConnector:
             if not self._accepts(item):
                 continue
             r = self._rules_from(item)
+            self.instrument_items[r.pair] = item
             rules[r.pair] = r
             self._pair_of_symbol[r.symbol] = r.pair
         self.rules = rules
@@ -385,9 +399,7 @@ class BybitConnector:
             self.books[pair] = book
             self._book_ready[pair] = asyncio.Event()
             assert self.public is not None
-            topics = [f"orderbook.{self.book_depth}.{rules.symbol}"]
-            if self.category == "spot":
-                topics.append(f"priceLimit.{rules.symbol}")
+            topics = [f"orderbook.{self.book_depth}.{rules.symbol}", f"priceLimit.{rules.symbol}"]
             await self.public.subscribe(topics, timeout=timeout)
         async with asyncio.timeout(timeout):
             await self._book_ready[pair].wait()
@@ -414,6 +426,8 @@ class BybitConnector:
             pair = self._pair_of_symbol.get(msg.data.symbol)
             if pair and msg.data.buyLmt is not None and msg.data.sellLmt is not None:
                 self.bands[pair] = (msg.data.buyLmt, msg.data.sellLmt)
+        elif isinstance(msg, s.KlineMessage):
+            self._on_kline(msg)
         else:
             self.on_public_extra(msg)
 
@@ -432,6 +446,7 @@ class BybitConnector:
             log.warning("book resync failed pair=%s: %s", pair, exc)
 
     def _on_public_state(self, state: ConnectionState) -> None:
+        self._candles_on_public_state(state)
         if state is ConnectionState.CONNECTED:
             return
         for pair, book in self.books.items():
@@ -635,9 +650,19 @@ class BybitConnector:
             pair, side, order_type, amount, price, time_in_force, client_order_id, dict(opts)
         )
         assert self.tracker is not None
+        self._check_new_id(order.client_order_id)
         self.tracker.track(order)
         await self._submit(order, params)
         return order
+
+    def _check_new_id(self, client_order_id: str) -> None:
+        """A client order id names one order forever: reusing it is refused as Bybit does."""
+        assert self.tracker is not None
+        if self.tracker.get(client_order_id) is not None:
+            code = 170141 if self.category == "spot" else 110072
+            raise DuplicateOrderId(
+                code, f"client_order_id {client_order_id!r} was already used", "place_order"
+            )
 
     async def _submit(self, order: Order, params: dict[str, Any]) -> None:
         assert self.tracker is not None
@@ -689,6 +714,8 @@ class BybitConnector:
                     spec.pop("client_order_id", None), spec,
                 )
             )  # fmt: skip
+        for order, _ in prepared:
+            self._check_new_id(order.client_order_id)
         for order, _ in prepared:
             self.tracker.track(order)
         items = [{k: v for k, v in p.items() if k != "category"} for _, p in prepared]

@@ -100,6 +100,8 @@ class PerpetualConnector(BybitConnector):
             event = self._ticker_ready[pair]
         else:
             event = self._ticker_ready[pair] = asyncio.Event()
+            if self._tickers.get(pair):  # already streaming (a mark-price candle feed)
+                event.set()
             assert self.public is not None
             await self.public.subscribe([f"tickers.{self.rules[pair].symbol}"], timeout=timeout)
         async with asyncio.timeout(timeout):
@@ -125,6 +127,7 @@ class PerpetualConnector(BybitConnector):
             value = getattr(data, name, None)
             if value is not None:
                 current[name] = value
+        self._on_mark_price(pair, current.get("markPrice"), msg.ts)
         ready = self._ticker_ready.get(pair)
         if ready is not None:
             ready.set()

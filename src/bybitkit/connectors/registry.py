@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bybitkit.connectors.base import BybitConnector
+from bybitkit.connectors.paper import PaperPerpetualConnector, PaperSpotConnector
 from bybitkit.connectors.perpetual import PerpetualConnector
 from bybitkit.connectors.spot import SpotConnector
 from bybitkit.errors import ConfigError
@@ -21,6 +22,9 @@ CONNECTORS: dict[str, tuple[type[BybitConnector], str | None]] = {
     "bybit_perpetual_testnet": (PerpetualConnector, "testnet"),
     "bybit_perpetual_demo": (PerpetualConnector, "demo"),
     "sandbox_perpetual": (PerpetualConnector, None),
+    # Paper trading: public data from the environment given (mainnet by default), orders local.
+    "bybit_paper_trade": (PaperSpotConnector, "mainnet"),
+    "bybit_perpetual_paper_trade": (PaperPerpetualConnector, "mainnet"),
 }
 
 
