@@ -29,7 +29,15 @@ types: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
-demo: $(STAMP)
+# The demo also charts candles: it installs the optional `plot` extra (matplotlib); `make test`
+# does not need it (the chart test skips without it).
+DEMO_STAMP := $(VENV)/.installed-demo
+
+$(DEMO_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,plot]'
+	@touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(BIN)/bybitkit demo
 
 # The side-by-side baselines (ccxt, nautilus_trader) are the optional `bench` extra.

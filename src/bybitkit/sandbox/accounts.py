@@ -51,6 +51,7 @@ class ApiKey:
     ips: tuple[str, ...] = ("*",)
     expires_at_ms: int | None = None  # None: never
     can_trade: bool = True
+    can_withdraw: bool = False  # the Wallet group's "Withdraw" (query-api shows it)
     note: str = ""
     created_ms: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
     _public: Any = field(default=None, repr=False)

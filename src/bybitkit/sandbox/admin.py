@@ -3,7 +3,8 @@ bots running in another process. Plain JSON in and out; errors are HTTP 400 with
 
 =======================================  =====================================================
 ``POST /sandbox/accounts``               ``{"balances"?, "key_type"?, "read_only"?, "ips"?,
-                                         "expires_at_ms"?, "can_trade"?}`` -> credentials
+                                         "expires_at_ms"?, "can_trade"?, "can_withdraw"?}``
+                                         -> credentials
 ``GET  /sandbox/accounts/{api_key}``     balances, orders and executions of that account
 ``POST /sandbox/fees``                   ``{"api_key", "category", "maker", "taker"}``
 ``POST /sandbox/freeze`` / ``resume``    stop / restart the random market
@@ -50,6 +51,15 @@ def _dec(value: Any) -> Any:
     return value
 
 
+def _ips(value: Any) -> tuple[str, ...]:
+    """``"ips"`` of an account request: a list of addresses (or one address as a string)."""
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError('ips: expected a list of IP addresses (or ["*"])')
+    return tuple(value)
+
+
 def add_admin_routes(app: web.Application, sb: Sandbox) -> None:
     def route(method: str, path: str, fn: Callable[[dict[str, Any], web.Request], Any]) -> None:
         async def handler(request: web.Request) -> web.Response:
@@ -81,9 +91,10 @@ def add_admin_routes(app: web.Application, sb: Sandbox) -> None:
             b.get("balances"),
             b.get("key_type", "hmac"),
             read_only=bool(b.get("read_only", False)),
-            ips=tuple(b.get("ips", ("*",))),
+            ips=_ips(b.get("ips", ("*",))),
             expires_at_ms=b.get("expires_at_ms"),
             can_trade=bool(b.get("can_trade", True)),
+            can_withdraw=bool(b.get("can_withdraw", False)),
         )
         return {"api_key": creds.api_key, "api_secret": creds.api_secret}
 

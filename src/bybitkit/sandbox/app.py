@@ -155,10 +155,17 @@ class Sandbox:
         ips: Sequence[str] = ("*",),
         expires_at_ms: int | None = None,
         can_trade: bool = True,
+        can_withdraw: bool = False,
     ) -> Credentials:
         """A new unified account with ``balances`` (default: 100,000 USDT, 100,000 USDC, 1 BTC,
         10 ETH) and one API key; returns its credentials (for an RSA key, the secret is the
-        private key in PEM)."""
+        private key in PEM).
+
+        The key answers as Bybit's would: ``read_only`` or ``can_trade=False`` keys get
+        ``10005`` on every write (orders, leverage, modes); a key bound to ``ips`` (not ``"*"``)
+        gets ``10010`` from any other address; past ``expires_at_ms`` every call gets ``33004``;
+        ``can_withdraw`` adds ``Withdraw`` to the key's ``Wallet`` permissions in
+        ``/v5/user/query-api`` (the sandbox has no withdrawals)."""
         if key_type not in ("hmac", "rsa"):
             raise ConfigError(f"key_type: expected 'hmac' or 'rsa', got {key_type!r}")
         if api_key is not None and api_key in self.exchange.keys:
@@ -174,6 +181,7 @@ class Sandbox:
             "ips": tuple(ips),
             "expires_at_ms": expires_at_ms,
             "can_trade": can_trade,
+            "can_withdraw": can_withdraw,
         }
         if key_type == "rsa":
             private_pem, public_pem = generate_rsa_key_pair()

@@ -723,15 +723,23 @@ class RestApi:
         key = call.key
         assert key is not None
         trade: list[str] | None = [] if key.read_only or not key.can_trade else None
-        created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(key.created_ms / 1000))
-        if key.expires_at_ms is None:
-            expired_at = time.strftime(
-                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(key.created_ms / 1000 + 90 * 86400)
-            )
-            deadline = 90
+        created = _iso(key.created_ms)
+        # REFERENCE §10.7: an unbound key lives 90 days; an IP-bound one shows no deadline
+        # (-2, epoch) unless the sandbox was told when it expires.
+        if key.expires_at_ms is not None:
+            expires_ms: int | None = key.expires_at_ms
+        elif "*" in key.ips:
+            expires_ms = key.created_ms + 90 * 86_400_000
         else:
-            expired_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(key.expires_at_ms / 1000))
-            deadline = max(0, (key.expires_at_ms - now_ms()) // 86_400_000)
+            expires_ms = None
+        if expires_ms is None:
+            expired_at, deadline = "1970-01-01T00:00:00Z", -2
+        else:
+            expired_at = _iso(expires_ms)
+            deadline = max(0, (expires_ms - now_ms()) // 86_400_000)
+        wallet = ["AccountTransfer", "SubMemberTransfer"]
+        if key.can_withdraw and not key.read_only:
+            wallet.append("Withdraw")
         return {
             "id": str(abs(hash(key.key)) % 10**8),
             "note": key.note,
@@ -741,7 +749,7 @@ class RestApi:
             "permissions": {
                 "ContractTrade": trade if trade is not None else ["Order", "Position"],
                 "Spot": trade if trade is not None else ["SpotTrade"],
-                "Wallet": ["AccountTransfer", "SubMemberTransfer"],
+                "Wallet": wallet,
                 "Options": trade if trade is not None else ["OptionsTrade"],
                 "Derivatives": trade if trade is not None else ["DerivativesTrade"],
                 "CopyTrading": [],
@@ -758,8 +766,8 @@ class RestApi:
             },
             "ips": list(key.ips),
             "type": 1,
-            "deadlineDay": deadline if "*" in key.ips else -2,
-            "expiredAt": expired_at if "*" in key.ips else "1970-01-01T00:00:00Z",
+            "deadlineDay": deadline,
+            "expiredAt": expired_at,
             "createdAt": created,
             "unified": 0,
             "uta": 1,
@@ -774,6 +782,10 @@ class RestApi:
             "kycLevel": "LEVEL_DEFAULT",
             "kycRegion": "",
         }
+
+
+def _iso(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
 
 
 def _json(body: bytes, status: int = 200) -> web.Response:
