@@ -39,6 +39,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=HELP)
 CONNECTIONS = "Connections"
 MARKET = "Market data"
 TRADING = "Account and trading"
+STRATEGIES = "Strategies"
 OTHER = "Other"
 
 #: Sub-commands that configure their own logging (or need none).
@@ -104,6 +105,12 @@ def _register() -> None:
     cmd("position-mode", rich_help_panel=TRADING)(with_target()(trading.position_mode_command))
     cmd("funding", rich_help_panel=TRADING)(with_target()(trading.funding_command))
     cmd("history", rich_help_panel=TRADING)(with_target()(history_mod.history_command))
+
+    from bybitkit.cli import strategy as strategy_mod
+
+    cmd("start", rich_help_panel=STRATEGIES)(strategy_mod.start_command)
+    cmd("status", rich_help_panel=STRATEGIES)(strategy_mod.status_command)
+    cmd("stop", rich_help_panel=STRATEGIES)(strategy_mod.stop_command)
 
     @cmd("shell", rich_help_panel=OTHER)
     def shell() -> None:

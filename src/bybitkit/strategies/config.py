@@ -3,7 +3,7 @@
 Numbers in the YAML are read as exact ``Decimal`` (``0.001`` stays ``0.001``), never as float.
 A file looks like::
 
-    strategy: pure_market_making        # a built-in name or a path to a script (.py)
+    strategy: pure_market_making        # a built-in or a script (.py); or `start --strategy`
     name: mm-btc                        # for `bybitkit status/stop` (default: the strategy's)
     tick_interval: 1.0                  # seconds between on_tick calls
     connectors:
@@ -85,8 +85,8 @@ class DcpConfig(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class StrategyConfig(msgspec.Struct, forbid_unknown_fields=True):
-    strategy: str
     connectors: dict[str, ConnectorConfig]
+    strategy: str | None = None  # `bybitkit start --strategy` gives it otherwise
     name: str | None = None
     tick_interval: Decimal = Decimal(1)
     risk: RiskConfig = msgspec.field(default_factory=RiskConfig)
@@ -96,7 +96,7 @@ class StrategyConfig(msgspec.Struct, forbid_unknown_fields=True):
 
     @property
     def instance_name(self) -> str:
-        return self.name or Path(self.strategy).stem
+        return self.name or (Path(self.strategy).stem if self.strategy else "strategy")
 
 
 class _Loader(yaml.SafeLoader):

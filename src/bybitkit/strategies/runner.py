@@ -136,7 +136,7 @@ def load_strategy(spec: str) -> type[ScriptStrategy]:
     return found[0]
 
 
-def _expand(value: str | None, where: str) -> str | None:
+def expand_env(value: str | None, where: str) -> str | None:
     """``$NAME`` / ``${NAME}`` from the environment (keys stay out of config files)."""
     if value is None:
         return None
@@ -157,8 +157,8 @@ def default_connector_factory(
     from bybitkit.connectors.registry import connect
     from bybitkit.v5.environments import Environment
 
-    key = _expand(conf.api_key, f"connectors.{name}.api_key")
-    secret = _expand(conf.api_secret, f"connectors.{name}.api_secret")
+    key = expand_env(conf.api_key, f"connectors.{name}.api_key")
+    secret = expand_env(conf.api_secret, f"connectors.{name}.api_secret")
     creds = (key, secret) if key and secret else None
     env: Any = conf.environment
     if env is not None and env.startswith(("http://", "https://")):
@@ -201,7 +201,9 @@ class StrategyRunner:
         self.config = config
         self.name = config.instance_name
         self.home = home if home is not None else bybitkit_home()
-        self.strategy_cls = strategy_cls or load_strategy(config.strategy)
+        if strategy_cls is None and not config.strategy:
+            raise ConfigError("strategy: expected a built-in name or a script path, got none")
+        self.strategy_cls = strategy_cls or load_strategy(str(config.strategy))
         self.params = convert(config.params, self.strategy_cls.Params, "params")
         self._injected = connectors
         self._factory = connector_factory or default_connector_factory
@@ -834,7 +836,7 @@ class StrategyRunner:
         if path.exists():
             try:
                 old = json.loads(path.read_text())
-                alive = _pid_alive(int(old.get("pid", 0)))
+                alive = pid_alive(int(old.get("pid", 0)))
             except (ValueError, OSError):
                 alive = False
             if alive and int(old["pid"]) != os.getpid():
@@ -907,7 +909,7 @@ def _s(x: Decimal | None) -> str | None:
     return None if x is None else str(x)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     if pid <= 0:
         return False
     try:
