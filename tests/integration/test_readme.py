@@ -38,3 +38,4 @@ async def test_the_candles_example_runs(capsys: object) -> None:
     await run_block("candles_feed(")
     out = capsys.readouterr().out  # type: ignore[attr-defined]
     assert out.startswith("5000 Candle(") and "open_time,time,open,high,low,close" in out
+    assert "confirmed=False)" in out.splitlines()[0]  # the bar in progress is the newest

@@ -421,7 +421,7 @@ class RestApi:
         return {
             "category": market.inst.category,
             "symbol": market.inst.symbol,
-            "list": market.klines.rows(interval, start, end, limit),
+            "list": market.klines.rows(interval, start, end, limit, now_ms=now_ms()),
         }
 
     def mark_kline(self, call: Call) -> Any:
@@ -431,7 +431,7 @@ class RestApi:
         return {
             "category": market.inst.category,
             "symbol": market.inst.symbol,
-            "list": market.mark_klines.price_rows(interval, start, end, limit),
+            "list": market.mark_klines.price_rows(interval, start, end, limit, now_ms=now_ms()),
         }
 
     def index_kline(self, call: Call) -> Any:
@@ -441,7 +441,7 @@ class RestApi:
         return {
             "category": market.inst.category,
             "symbol": market.inst.symbol,
-            "list": market.index_klines.price_rows(interval, start, end, limit),
+            "list": market.index_klines.price_rows(interval, start, end, limit, now_ms=now_ms()),
         }
 
     def recent_trade(self, call: Call) -> Any:
