@@ -39,3 +39,11 @@ async def test_the_candles_example_runs(capsys: object) -> None:
     out = capsys.readouterr().out  # type: ignore[attr-defined]
     assert out.startswith("5000 Candle(") and "open_time,time,open,high,low,close" in out
     assert "confirmed=False)" in out.splitlines()[0]  # the bar in progress is the newest
+
+
+async def test_the_paper_trading_example_runs(capsys: object) -> None:
+    await run_block('"bybit_paper_trade"')
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    first, second = out.splitlines()[:2]
+    assert first.startswith("OrderState.FILLED 0.01 ")
+    assert second == "0.00999"
