@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
+import types
 from pathlib import Path
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -17,9 +19,14 @@ async def run_block(marker: str) -> None:
     (block,) = [b for b in python_blocks() if marker in b]
     # The example calls asyncio.run(main()); run main() in this test's loop instead.
     code = block.replace("asyncio.run(main())", "")
-    namespace: dict[str, object] = {}
-    exec(compile(code, "README.md", "exec"), namespace)
-    await asyncio.wait_for(namespace["main"](), 60)  # type: ignore[operator]
+    # a real module: classes defined in the example resolve their annotations through it
+    module = types.ModuleType("readme_example")
+    sys.modules[module.__name__] = module
+    try:
+        exec(compile(code, "README.md", "exec"), module.__dict__)
+        await asyncio.wait_for(module.main(), 60)
+    finally:
+        del sys.modules[module.__name__]
 
 
 async def test_the_spot_connector_example_runs(capsys: object) -> None:
@@ -47,3 +54,11 @@ async def test_the_paper_trading_example_runs(capsys: object) -> None:
     first, second = out.splitlines()[:2]
     assert first.startswith("OrderState.FILLED 0.01 ")
     assert second == "0.00999"
+
+
+async def test_the_strategy_example_runs(capsys: object) -> None:
+    await run_block("class Quoter(ScriptStrategy)")
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    line = out.strip().splitlines()[-1]
+    assert line.startswith("exit 0 orders ") and line.endswith(" open 0")
+    assert int(line.split()[3]) >= 2
