@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import msgspec
 
 from bybitkit.money import quantize_to_step, round_price
-from bybitkit.trading.events import OrderCancelled, OrderFilled
+from bybitkit.trading.events import FundingPaid, OrderCancelled, OrderFilled
 from bybitkit.trading.rules import TradingRules
 from bybitkit.trading.types import Order, OrderType, Position, Side
 
@@ -86,8 +86,12 @@ class ScriptStrategy:
     async def on_order_cancelled(self, event: OrderCancelled) -> None:
         """One of our orders was cancelled (by us, by the exchange, PostOnly, expiry...)."""
 
+    async def on_funding_paid(self, event: FundingPaid) -> None:
+        """A funding settlement on one of our perpetual positions (paid > 0, received < 0)."""
+
     async def on_stop(self) -> None:
-        """Once, before the runner cancels our orders and stops."""
+        """Once, before the runner cancels our orders and stops (orders placed here, such as
+        an unwind, still go through the rails)."""
 
     # -- what a strategy uses -------------------------------------------------------------------
 
@@ -152,6 +156,10 @@ class ScriptStrategy:
     def position(self, name: str, pair: str) -> Position | None:
         """A perpetual connector's current position in ``pair`` (one-way), None when flat."""
         return self.runner.position(name, pair)
+
+    def positions(self, name: str, pair: str) -> list[Position]:
+        """Every open leg of ``pair`` (hedge mode: long and short separately)."""
+        return self.runner.positions(name, pair)
 
     def rules(self, name: str, pair: str) -> TradingRules:
         """The pair's trading rules (tick size, qty step, minimums) on that connector."""

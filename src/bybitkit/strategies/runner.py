@@ -30,7 +30,7 @@ import re
 import secrets
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -226,6 +226,8 @@ class StrategyRunner:
         self.state = "new"
         self.dcp_active: dict[str, bool] = {}
         self._stop = asyncio.Event()
+        self.started = asyncio.Event()  # set once on_start has returned
+        self._in_on_stop = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._hook_lock = asyncio.Lock()
         self._private_down_since: dict[str, float] = {}
@@ -261,6 +263,13 @@ class StrategyRunner:
             out += c.open_orders(c.normalize_pair(pair) if pair else None)
         return out
 
+    def positions(self, name: str, pair: str) -> list[Position]:
+        """Every open leg of ``pair`` on a perpetual connector (two in hedge mode)."""
+        c = self.connector(name)
+        p = c.normalize_pair(pair)
+        cache = getattr(c, "positions_cache", None) or {}
+        return [pos for pos in cache.values() if pos.pair == p and pos.size]
+
     def position(self, name: str, pair: str) -> Position | None:
         c = self.connector(name)
         cache = getattr(c, "positions_cache", None)
@@ -280,7 +289,7 @@ class StrategyRunner:
         """Raise :class:`RailRefused` if a rail forbids this order now."""
         if self.killed is not None:
             raise RailRefused("kill_switch", self.killed)
-        if self.state != "running":
+        if self.state != "running" and not (self._in_on_stop and self.state == "stopping"):
             raise RailRefused("stopping", f"the runner is {self.state}")
         c = self.connector(name)
         if c.credentials is not None and not c.private_up:
@@ -392,7 +401,9 @@ class StrategyRunner:
             self._spawn(self._deadman_loop(), "dead-man")
             assert self.strategy is not None
             await self._hook(self.strategy.on_start())
-            self._spawn(self._tick_loop(), "tick")
+            self.started.set()
+            if not self._stop.is_set():
+                self._spawn(self._tick_loop(), "tick")
             if self._control_enabled:
                 await self._start_control()
             await self._stop.wait()
@@ -493,11 +504,13 @@ class StrategyRunner:
         async with self._hook_lock:
             await coro
 
-    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.ensure_future(self._guard(coro, name))
         task.set_name(f"strategy-{self.name}-{name}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        # cancelled before it ever ran: close the coroutine it would have awaited
+        task.add_done_callback(lambda t: coro.close() if t.cancelled() else None)
 
     async def _guard(self, coro: Awaitable[None], name: str) -> None:
         try:
@@ -535,6 +548,7 @@ class StrategyRunner:
                 await self._hook(self.strategy.on_order_cancelled(ev))
             elif isinstance(ev, FundingPaid):
                 self.stats.funding += ev.payment.amount
+                await self._hook(self.strategy.on_funding_paid(ev))
 
     # -- equity and the kill switch --------------------------------------------------------------
 
@@ -717,11 +731,14 @@ class StrategyRunner:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.strategy is not None:
+            self._in_on_stop = True  # orders from on_stop (an unwind) still pass the rails
             try:
-                async with asyncio.timeout(10):
+                async with asyncio.timeout(30):
                     await self.strategy.on_stop()
             except Exception:
                 log.exception("strategy=%s on_stop failed", self.name)
+            finally:
+                self._in_on_stop = False
         if self.strategy is not None and (self.risk.cancel_on_exit or self.exit_code != EXIT_OK):
             for name in self.connectors:
                 try:
