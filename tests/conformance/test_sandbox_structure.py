@@ -251,11 +251,37 @@ for _stem in (
     "rest_v5_account_info",
     "rest_v5_account_user_setting_config",
     "rest_v5_account_set_limit_px_action",  # spot, modifyEnable true
-    "rest_v5_account_query_dcp_info",
     "rest_v5_user_query_api",
     "rest_v5_position_set_leverage",  # linear BTCUSDT 6x
 ):
     REPLAYS[_stem] = as_documented
+
+
+@replay("rest_v5_account_query_dcp_info")
+async def _query_dcp_info(ctx: Ctx, req: Request) -> dict[str, Any]:
+    """As documented, on an account whose DCP is enabled for SPOT and DERIVATIVES (the doc's
+    comments; Bybit staff enable it, the sandbox by a control), so the list is not empty."""
+    ctx.sb.enable_dcp(ctx.api.creds.api_key, ("SPOT", "DERIVATIVES"))
+    answer = await ctx.ok("GET", req["path"], req.get("query"), auth=req["auth"])
+    assert answer["result"]["dcpInfos"] == [
+        {"product": "SPOT", "dcpStatus": "ON", "timeWindow": "10"},
+        {"product": "DERIVATIVES", "dcpStatus": "ON", "timeWindow": "10"},
+    ], answer
+    return answer
+
+
+@replay("rest_v5_order_disconnected_cancel_all")
+async def _disconnected_cancel_all(ctx: Ctx, req: Request) -> dict[str, Any]:
+    """The documented body unchanged (no ``product``: Bybit's default OPTIONS), on an account
+    whose DCP is enabled for OPTIONS; the window then shows in query-dcp-info."""
+    ctx.sb.enable_dcp(ctx.api.creds.api_key, ("OPTIONS",))
+    answer = await ctx.ok("POST", req["path"], req["body"])
+    info = await ctx.ok("GET", "/v5/account/query-dcp-info")
+    window = str(req["body"]["timeWindow"])
+    assert info["result"]["dcpInfos"] == [
+        {"product": "OPTIONS", "dcpStatus": "ON", "timeWindow": window}
+    ], info
+    return answer
 
 
 @replay("rest_v5_order_create")
@@ -791,12 +817,10 @@ SKIPS: dict[str, str] = {
     + "the premium index (GET /v5/market/premium-index-price-kline is not served; the sandbox's "
     "funding rate is set by a control, not derived from a premium)",
     "rest_v5_market_tickers_option": OPTION,
-    "rest_v5_order_disconnected_cancel_all": NOT_SIMULATED
-    + "setting the DCP window (POST /v5/order/disconnected-cancel-all is not served; DCP is "
-    "enabled by Bybit staff for institutional accounts only, and query-dcp-info, replayed, "
-    "answers an empty list)",
     "ws_auth": NOT_REST + "private stream auth ack",
-    "ws_dcp": NOT_REST + "DCP topic subscription (no documented answer)",
+    "ws_dcp": NOT_REST
+    + "DCP topic subscription (no documented answer; the sandbox acks it like any private "
+    "topic, and tests/integration/test_dcp.py checks what it arms)",
     "ws_execution": NOT_REST + "private execution topic" + CHECKED + CHECKED_LINEAR,
     "ws_kline": NOT_REST + "kline topic" + CHECKED,
     "ws_order": NOT_REST + "private order topic" + CHECKED + CHECKED_LINEAR,
@@ -879,9 +903,10 @@ ALLOW: dict[str, Allowance] = {
     "rest_v5_account_user_setting_config": {
         ("extra", "result.deltaEnable"): "in the table, missing from the example (§7.9, §15)",
     },
-    "rest_v5_account_query_dcp_info": {
-        ("empty", "result.dcpInfos"): "an account without DCP set up gets an empty list (§8.12); "
-        "DCP is enabled by Bybit staff only",
+    "rest_v5_order_disconnected_cancel_all": {
+        **ENVELOPE_OMITTED,
+        ("extra", "result"): "the doc example has no result (§8.12: no result fields); §2's "
+        "envelope has result {} always",
     },
     "rest_v5_user_query_api": {
         ("missing", "result.permissions.FiatGlobalPay"): "undocumented group, example only (§10.7)",

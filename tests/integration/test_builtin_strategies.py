@@ -283,7 +283,7 @@ async def test_pmm_band_guard_skips_quotes_outside_the_price_band(
     ask1 = level_price(mid, Side.SELL, spread, 1, step, TICK)
     # a narrow band: buys up to between bid 1 and bid 0; sells only at ask 1 or above
     band = (quantize_to_step((bid0 + bid1) / 2, TICK), ask1)
-    sb.market("BTCUSDT").band_override = band
+    sb.set_price_band("BTCUSDT", *band)
     cfg = pmm_config(
         sb, creds, bid_spread=spread, ask_spread=spread, order_levels=2, level_spread=step,
         refresh_time=D(60),

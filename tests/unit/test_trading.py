@@ -236,3 +236,18 @@ def test_rules_accept_good_orders_and_linear_ignores_the_band() -> None:
     )
     assert Side.parse("buy") is Side.BUY and OrderType.parse("limit_maker") is OrderType.LIMIT_MAKER
     assert TimeInForce.parse("ioc") is TimeInForce.IOC
+
+
+def test_cancel_reasons_name_who_cancelled() -> None:
+    from bybitkit.connectors.base import cancel_reason
+
+    # DCP cancels arrive with EC_PerCancelRequest too: the cancelType says who it was
+    assert cancel_reason("EC_PerCancelRequest", "CancelByDCP", "Limit") == "dcp"
+    assert cancel_reason("EC_PerCancelRequest", "CancelByUser", "Limit") == "user"
+    assert cancel_reason("EC_NoError", "CancelAllBeforeLiq", "Limit") == "liquidation"
+    assert cancel_reason("EC_NoError", "CancelByReduceOnly", "Limit") == "reduce_only"
+    assert cancel_reason("EC_PostOnlyWillTakeLiquidity", "UNKNOWN", "Limit") == (
+        "post_only_would_take"
+    )
+    assert cancel_reason("EC_NoImmediateQtyToFill", "UNKNOWN", "Market") == "no_liquidity"
+    assert cancel_reason("EC_Others", "UNKNOWN", "Limit") == "exchange"

@@ -82,6 +82,10 @@ STATUS = {
     "Deactivated": OrderState.CANCELLED,
     "Rejected": OrderState.FAILED,
 }
+#: The private topic that arms disconnect cancel-all for each DCP product (REFERENCE §8.12).
+DCP_TOPICS = {"SPOT": "dcp.spot", "DERIVATIVES": "dcp.future", "OPTIONS": "dcp.option"}
+#: How long enable_dcp waits for a new window to show in query-dcp-info (Bybit: "~10 s").
+DCP_APPLY_S = 15.0
 NO_LIQUIDITY = frozenset(
     {"EC_NoImmediateQtyToFill", "EC_NoEnoughQtyToFill", "EC_CancelForNoFullFill",
      "EC_ReachMarketPriceLimit", "EC_CancelByMatchValueZero"}
@@ -95,6 +99,24 @@ class TradeFee:
     taker: Decimal
 
 
+#: cancelType values that name who cancelled an order (REFERENCE §6), in our words.
+CANCEL_TYPES = {
+    "CancelByDCP": "dcp",
+    "CancelByReduceOnly": "reduce_only",
+    "CancelByPrepareLiq": "liquidation",
+    "CancelAllBeforeLiq": "liquidation",
+    "CancelByPrepareAdl": "adl",
+    "CancelAllBeforeAdl": "adl",
+    "CancelByTpSlTsClear": "position_closed",
+    "CancelBySmp": "smp",
+    "CancelByAdmin": "exchange",
+    "CancelBySettle": "exchange",
+    "CancelByRebalance": "exchange",
+    "CancelByOCOTpCanceledBySlTriggered": "oco",
+    "CancelByOCOSlCanceledByTpTriggered": "oco",
+}
+
+
 def cancel_reason(
     reject_reason: str | None, cancel_type: str | None, order_type: str | None
 ) -> str:
@@ -103,6 +125,9 @@ def cancel_reason(
         return "post_only_would_take"
     if reject_reason in NO_LIQUIDITY:
         return "no_liquidity"
+    by_exchange = CANCEL_TYPES.get(cancel_type or "")
+    if by_exchange is not None:  # the exchange says who cancelled (DCP, liquidation...)
+        return by_exchange
     if cancel_type == "CancelByUser" or reject_reason == "EC_PerCancelRequest":
         return "user"
     if order_type == "Market":
@@ -521,6 +546,53 @@ class BybitConnector(CandlesMixin):
             fee = TradeFee(pair, item.makerFeeRate or ZERO, item.takerFeeRate or ZERO)
             self._fees[pair] = fee
         return fee
+
+    # -- disconnect cancel-all (DCP) ------------------------------------------------------------
+
+    async def enable_dcp(self, time_window: int, *, product: str | None = None) -> bool:
+        """Arm Bybit's disconnect cancel-all (REFERENCE §8.12) for ``product`` (default: ``SPOT``
+        for spot, ``DERIVATIVES`` for perpetuals): set the window (``time_window`` s, 3..300),
+        subscribe the product's ``dcp.*`` topic on the private stream (resubscribed after every
+        reconnect), then check with query-dcp-info that the product is ``ON`` with this window.
+
+        True when verified. False, with a warning, when DCP is not enabled for the account (Bybit
+        enables it on request; nothing is subscribed then) or the new window does not show within
+        ``DCP_APPLY_S`` (the topic stays armed). Other failures raise their typed error."""
+        self._need_credentials()
+        product = product or ("SPOT" if self.category == "spot" else "DERIVATIVES")
+        topic = DCP_TOPICS.get(product)
+        if topic is None:
+            raise ValidationError("product", "one of SPOT, DERIVATIVES, OPTIONS", product)
+        if self.private is None:
+            raise ConfigError(f"{self.connector_id}: start the connector before enable_dcp")
+        await self.rest.set_dcp(product, time_window)
+        deadline = asyncio.get_running_loop().time() + DCP_APPLY_S
+        armed = False
+        while True:
+            infos = (await self.rest.dcp_info()).dcpInfos
+            info = next((i for i in infos if i.product == product), None)
+            if info is None or info.dcpStatus != "ON":
+                log.warning(
+                    "DCP is not enabled for this account product=%s (Bybit enables it on "
+                    "request); not armed", product,
+                )  # fmt: skip
+                return False
+            if not armed:
+                try:
+                    await self.private.subscribe([topic], timeout=15)
+                except TimeoutError:
+                    raise NetworkError(f"{topic}: subscription not acknowledged") from None
+                armed = True
+            if info.timeWindow == time_window:
+                log.info("DCP armed product=%s time_window=%s", product, time_window)
+                return True
+            if asyncio.get_running_loop().time() >= deadline:
+                log.warning(
+                    "DCP product=%s is armed but query-dcp-info shows time_window=%s, not %s",
+                    product, info.timeWindow, time_window,
+                )  # fmt: skip
+                return False
+            await asyncio.sleep(1.0)
 
     # -- orders ---------------------------------------------------------------------------------
 

@@ -489,6 +489,12 @@ class _PaperMixin:
         self.engine: PaperEngine | None = None
         self._prev_levels: dict[str, dict[Decimal, Decimal]] = {}
 
+    async def enable_dcp(self, time_window: int, *, product: str | None = None) -> bool:
+        """Always False: the private side is local, there is no connection for Bybit's DCP to
+        watch (and nothing is sent to Bybit)."""
+        log.info("DCP: not available for paper trading (orders are local)")
+        return False
+
 
 class PaperSpotConnector(_PaperMixin, SpotConnector):
     """``bybit_paper_trade``: spot on live data, trading locally."""

@@ -98,6 +98,10 @@ class Account:
         self.lpa_spot = False  # True: spot prices beyond the band are moved to it
         self.lpa_perp = False  # True: futures prices beyond the band are rejected
         self.margin_mode = "REGULAR_MARGIN"
+        # DCP (REFERENCE §8.12, bybitkit.sandbox.dcp): the products Bybit staff enabled (here
+        # Sandbox.enable_dcp) and the windows (s) set by /v5/order/disconnected-cancel-all.
+        self.dcp_enabled: set[str] = set()
+        self.dcp_windows: dict[str, int] = {}
         self.created_ms = time.time_ns() // 1_000_000
         self.updated_ms = self.created_ms
 

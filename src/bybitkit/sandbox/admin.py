@@ -7,6 +7,9 @@ bots running in another process. Plain JSON in and out; errors are HTTP 400 with
                                          -> credentials
 ``GET  /sandbox/accounts/{api_key}``     balances, orders and executions of that account
 ``POST /sandbox/fees``                   ``{"api_key", "category", "maker", "taker"}``
+``POST /sandbox/dcp``                    ``{"api_key", "products"?}``: enable DCP (default: all
+                                         of SPOT, DERIVATIVES, OPTIONS)
+``GET  /sandbox/dcp/{api_key}``          the account's DCP state per product
 ``POST /sandbox/freeze`` / ``resume``    stop / restart the random market
 ``POST /sandbox/move-mid``               ``{"symbol", "price", "duration"?, "category"?}``
 ``POST /sandbox/trade``                  ``{"symbol", "side", "qty", "price"?, "category"?}``
@@ -14,12 +17,14 @@ bots running in another process. Plain JSON in and out; errors are HTTP 400 with
 ``POST /sandbox/funding-rate``           ``{"symbol", "rate"}`` (linear)
 ``POST /sandbox/settle-funding``         ``{"symbol"}``: settle one funding round now
 ``POST /sandbox/faults/drop-ws``         close every WebSocket connection
+``POST /sandbox/faults/drop-private-ws`` ``{"api_key"?, "refuse_for"?}``: close private
+                                         connections, refuse new ones for N s
 ``POST /sandbox/faults/pause-pushes``    ``{"seconds"}``
 ``POST /sandbox/faults/book-gap``        ``{"symbol", "category"?}``: skip one update id
 ``POST /sandbox/faults/book-reset``      ``{"symbol", "category"?}``: restart at ``u = 1``
 ``POST /sandbox/faults/rest-errors``     ``{"kind": "10002"|"10006"|"403"|"5xx", "count"?,
                                          "path"?}``
-``POST /sandbox/faults/delay``           ``{"seconds", "count"?}``
+``POST /sandbox/faults/delay``           ``{"seconds", "count"?, "path"?}``
 ``POST /sandbox/faults/drop-next-create`` execute the next create, drop its answer
 ``POST /sandbox/faults/drop-private-after-fill``
 =======================================  =====================================================
@@ -120,6 +125,18 @@ def add_admin_routes(app: web.Application, sb: Sandbox) -> None:
         ),
     )
     route("GET", "accounts/{api_key}", account)
+
+    def enable_dcp(b: dict[str, Any], _: web.Request) -> Any:
+        products = b.get("products")
+        if products is None:
+            sb.enable_dcp(need(b, "api_key"))
+        elif isinstance(products, str | list):
+            sb.enable_dcp(need(b, "api_key"), products)
+        else:
+            raise ValueError("products: expected a list of SPOT, DERIVATIVES, OPTIONS")
+
+    route("POST", "dcp", enable_dcp)
+    route("GET", "dcp/{api_key}", lambda b, r: sb.dcp_status(r.match_info["api_key"]))
     route("POST", "freeze", lambda b, r: sb.freeze())
     route("POST", "resume", lambda b, r: sb.resume())
     route(
@@ -151,6 +168,15 @@ def add_admin_routes(app: web.Application, sb: Sandbox) -> None:
     )
     route("POST", "settle-funding", lambda b, r: {"settled": sb.settle_funding(need(b, "symbol"))})
     route("POST", "faults/drop-ws", lambda b, r: sb.drop_ws())
+    route(
+        "POST",
+        "faults/drop-private-ws",
+        lambda b, r: {
+            "dropped": sb.drop_private_ws(
+                b.get("api_key"), refuse_for=float(b.get("refuse_for", 0))
+            )
+        },
+    )
     route("POST", "faults/pause-pushes", lambda b, r: sb.pause_pushes(float(need(b, "seconds"))))
     route(
         "POST",
@@ -171,7 +197,9 @@ def add_admin_routes(app: web.Application, sb: Sandbox) -> None:
         "POST",
         "faults/delay",
         lambda b, r: sb.delay_responses(
-            float(need(b, "seconds")), int(b["count"]) if b.get("count") is not None else None
+            float(need(b, "seconds")),
+            int(b["count"]) if b.get("count") is not None else None,
+            b.get("path"),
         ),
     )
     route("POST", "faults/drop-next-create", lambda b, r: sb.drop_next_create())

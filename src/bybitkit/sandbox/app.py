@@ -16,16 +16,18 @@ import contextlib
 import ipaddress
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 
-from bybitkit.errors import ConfigError
+from bybitkit.errors import ConfigError, ValidationError
 from bybitkit.matching import Side
 from bybitkit.money import fmt, to_decimal
 from bybitkit.sandbox.accounts import DEFAULT_BALANCES, Account
+from bybitkit.sandbox.dcp import PRODUCTS as DCP_PRODUCTS
+from bybitkit.sandbox.dcp import Dcp
 from bybitkit.sandbox.exchange import Exchange, Market, SandboxError, SOrder
 from bybitkit.sandbox.faults import Faults
 from bybitkit.sandbox.instruments import DEFAULT_INSTRUMENTS, Instrument
@@ -74,6 +76,7 @@ class Sandbox:
         self.started_ms = time.time_ns() // 1_000_000
         self.exchange = Exchange(instruments, seed=seed, start_ms=self.started_ms)
         self.faults = Faults()
+        self.dcp = Dcp(self.exchange)
         # Without simulation the book is laid once, frozen (a touch spread of two ticks).
         self.sim = MarketSimulator(self.exchange, seed=seed, speed=speed, frozen=not simulate)
         self.rest = RestApi(self)
@@ -104,6 +107,7 @@ class Sandbox:
         site = web.TCPSite(runner, self.host, self.port)
         await site.start()
         self._runner = runner
+        self.dcp.start()
         port = runner.addresses[0][1]
         self.port = port
         host = self.host if ":" not in self.host else f"[{self.host}]"
@@ -123,6 +127,7 @@ class Sandbox:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        self.dcp.close()  # before the connections close: no countdown starts or fires now
         runner, self._runner = self._runner, None
         if runner is not None:
             await self.streams.close_all()
@@ -209,6 +214,24 @@ class Sandbox:
             to_decimal(taker, "taker"),
         )
 
+    def enable_dcp(self, api_key: str, products: Iterable[str] = DCP_PRODUCTS) -> None:
+        """Turn disconnect cancel-all on for an account's ``products`` (``SPOT``, ``DERIVATIVES``,
+        ``OPTIONS``; default all three), as Bybit's account manager does (it is not self-service
+        on Bybit). Until the account sets a window with ``/v5/order/disconnected-cancel-all`` it is
+        10 s. An account never enabled gets an empty ``query-dcp-info`` and no cancel-all."""
+        account = self.account_of(api_key)
+        wanted = [products] if isinstance(products, str) else list(products)
+        bad = [p for p in wanted if p not in DCP_PRODUCTS]
+        if bad:
+            raise ConfigError(f"products: expected SPOT, DERIVATIVES or OPTIONS, got {bad[0]!r}")
+        account.dcp_enabled.update(wanted)
+
+    def dcp_status(self, api_key: str) -> dict[str, dict[str, Any]]:
+        """An account's DCP state per product: ``enabled``, ``window`` (s), ``connections`` (live
+        private connections subscribed to its ``dcp.*`` topic) and ``countdown`` (seconds left
+        before the cancel-all, or None)."""
+        return self.dcp.status(self.account_of(api_key))
+
     def account_of(self, api_key: str) -> Account:
         entry = self.exchange.keys.get(api_key)
         if entry is None:
@@ -229,6 +252,29 @@ class Sandbox:
     ) -> None:
         """Move a market's mid to ``price`` over ``duration`` seconds (the book trades through)."""
         self._call(self.sim.move_mid, category, symbol, to_decimal(price, "price"), duration)
+
+    def set_price_band(
+        self,
+        symbol: str,
+        buy_limit: Decimal | str | None,
+        sell_limit: Decimal | str | None = None,
+        *,
+        category: str = "spot",
+    ) -> None:
+        """Pin a market's price band (``buyLmt``, ``sellLmt``) instead of the one derived from
+        the index price; ``None`` returns to the derived band. Orders and the ``priceLimit``
+        topic follow it."""
+        market = self.market(symbol, category)
+        if buy_limit is None:
+            market.band_override = None
+            return
+        buy = to_decimal(buy_limit, "buy_limit")
+        sell = to_decimal(sell_limit, "sell_limit")
+        for name, value in (("buy_limit", buy), ("sell_limit", sell)):
+            if value <= 0 or value % market.inst.tick_size:
+                tick = market.inst.tick_size
+                raise ValidationError(name, f"a positive multiple of {tick}", value)
+        market.band_override = (buy, sell)
 
     def inject_trade(
         self,
@@ -383,6 +429,16 @@ class Sandbox:
         self.faults.injected += 1
         self.streams.drop_all()
 
+    def drop_private_ws(self, api_key: str | None = None, *, refuse_for: float = 0.0) -> int:
+        """Close the private WebSocket connections (of ``api_key``'s account only, when given)
+        and refuse every new private connection for ``refuse_for`` seconds (HTTP 503 at the
+        handshake, so clients keep retrying). Returns the number of connections closed."""
+        if refuse_for < 0:
+            raise ConfigError(f"refuse_for: expected >= 0, got {refuse_for}")
+        uid = self.account_of(api_key).uid if api_key is not None else None
+        self.faults.injected += 1
+        return self.streams.drop_private(uid, refuse_for)
+
     def pause_pushes(self, seconds: float) -> None:
         """Stop all WebSocket pushes for ``seconds`` (private ones are delivered afterwards)."""
         self.faults.pause_pushes(seconds)
@@ -409,10 +465,13 @@ class Sandbox:
         except ValueError as err:
             raise ConfigError(str(err)) from None
 
-    def delay_responses(self, seconds: float, count: int | None = None) -> None:
-        """Delay the next ``count`` REST answers (None: all) by ``seconds`` after processing;
-        ``delay_responses(0)`` ends it."""
-        self.faults.set_delay(seconds, count)
+    def delay_responses(
+        self, seconds: float, count: int | None = None, path: str | None = None
+    ) -> None:
+        """Delay the next ``count`` REST answers (None: all; to ``path`` only, when given) by
+        ``seconds`` after processing (longer than the client's timeout: the request is executed
+        and the client times out); ``delay_responses(0)`` ends it."""
+        self.faults.set_delay(seconds, count, path)
 
     def drop_next_create(self, count: int = 1) -> None:
         """Execute the next order create(s), REST or trade WS, then drop the answer."""

@@ -24,9 +24,11 @@ class RestFault:
 class Faults:
     # REST: answer the next calls with these errors, in order (a path limits one to its calls).
     rest_errors: deque[RestFault] = field(default_factory=deque)
-    # REST: delay the next ``delay_count`` answers (None: all) by ``delay_s`` after processing.
+    # REST: delay the next ``delay_count`` answers (None: all) by ``delay_s`` after processing
+    # (only the answers to ``delay_path`` when it is set).
     delay_s: float = 0.0
     delay_count: int | None = 0
+    delay_path: str | None = None
     # REST and trade WS: execute the next order create, then drop the connection unanswered.
     drop_next_create: int = 0
     # WS: pushes paused until this monotonic time.
@@ -54,15 +56,19 @@ class Faults:
             return entry.kind
         return None
 
-    def set_delay(self, seconds: float, count: int | None = None) -> None:
+    def set_delay(self, seconds: float, count: int | None = None, path: str | None = None) -> None:
         if seconds < 0:
             raise ValueError(f"seconds: expected >= 0, got {seconds}")
         self.delay_s = seconds
         self.delay_count = count
+        self.delay_path = path
         self.injected += 1
 
-    def take_delay(self) -> float:
+    def take_delay(self, path: str | None = None) -> float:
+        """The delay to answer a call to ``path`` with (consumes one of ``delay_count``)."""
         if self.delay_s <= 0 or self.delay_count == 0:
+            return 0.0
+        if self.delay_path is not None and path != self.delay_path:
             return 0.0
         if self.delay_count is not None:
             self.delay_count -= 1

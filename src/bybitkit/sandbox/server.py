@@ -137,6 +137,7 @@ class RestApi:
         r("POST", "/v5/order/create-batch", self.batch_create)
         r("POST", "/v5/order/amend-batch", self.batch_amend)
         r("POST", "/v5/order/cancel-batch", self.batch_cancel)
+        r("POST", "/v5/order/disconnected-cancel-all", self.set_dcp)
         r("GET", "/v5/order/realtime", self.order_realtime)
         r("GET", "/v5/order/history", self.order_history)
         r("GET", "/v5/execution/list", self.execution_list)
@@ -237,7 +238,7 @@ class RestApi:
             if request.transport is not None:
                 request.transport.abort()
             raise asyncio.CancelledError
-        delay = faults.take_delay()
+        delay = faults.take_delay(path)
         if delay:
             await asyncio.sleep(delay)
         resp = web.Response(body=body, content_type="application/json", headers=headers)
@@ -716,8 +717,13 @@ class RestApi:
             self.ex.top_up(call.acct, coin, -amount if adjust == 1 else amount)
         return {}
 
+    def set_dcp(self, call: Call) -> Any:
+        """DCP window (§8.12): ``{product?, timeWindow}``; an ack without result fields."""
+        return self.sb.dcp.set_window(call.acct, call.params)
+
     def query_dcp_info(self, call: Call) -> Any:
-        return {"dcpInfos": []}
+        """Only the products whose DCP is enabled (an account without DCP: an empty list)."""
+        return {"dcpInfos": self.sb.dcp.infos(call.acct)}
 
     def query_api(self, call: Call) -> Any:
         key = call.key

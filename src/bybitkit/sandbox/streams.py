@@ -4,7 +4,8 @@
   ``publicTrade.{symbol}``, ``tickers.{symbol}``, ``kline.{interval}.{symbol}``,
   ``priceLimit.{symbol}``. Each stream answers ping and subscribe in its own exact shape.
 * ``/v5/private``: ``auth`` then ``order``, ``execution``, ``wallet`` (and their per-category
-  forms), pushed after every change.
+  forms), pushed after every change; ``dcp.future`` / ``dcp.spot`` / ``dcp.option`` are acked and
+  arm disconnect cancel-all (no payload; :mod:`bybitkit.sandbox.dcp` tracks the connections).
 * ``/v5/trade``: ``auth`` then ``order.create|amend|cancel`` and their batch forms; the answer is
   sent before the private stream hears of the change.
 
@@ -189,6 +190,7 @@ class Streams:
         self._last_tickers: dict[tuple[Conn, str], dict[str, Any]] = {}
         self._kline_sent: dict[tuple[Conn, str], tuple[int, str]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.refuse_private_until = 0.0  # fault: monotonic time until which /v5/private is refused
         self.ex.listeners.append(self.on_events)
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -227,6 +229,20 @@ class Streams:
         for conn in list(self.conns):
             conn.close_after_queue()
 
+    def drop_private(self, uid: int | None = None, refuse_for: float = 0.0) -> int:
+        """Fault: close the private connections (of account ``uid`` only, when given) and refuse
+        new ones (any account: the handshake comes before auth) with HTTP 503 for ``refuse_for``
+        seconds. Returns the number of connections closed."""
+        if refuse_for > 0:
+            until = time.monotonic() + refuse_for
+            self.refuse_private_until = max(self.refuse_private_until, until)
+        dropped = 0
+        for conn in list(self.conns):
+            if conn.kind == "private" and (uid is None or conn.uid == uid):
+                conn.close_after_queue()
+                dropped += 1
+        return dropped
+
     # -- sending --------------------------------------------------------------------------------
 
     def _push(self, conn: Conn, text: str) -> None:
@@ -254,6 +270,8 @@ class Streams:
         kind = path.rsplit("/", 1)[-1]
         if kind not in ("spot", "linear", "private", "trade"):
             raise web.HTTPNotFound()
+        if kind == "private" and time.monotonic() < self.refuse_private_until:
+            raise web.HTTPServiceUnavailable(text="private stream refused (sandbox fault)")
         ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20)
         await ws.prepare(request)
         conn = Conn(ws, kind, request.remote or "")
@@ -269,6 +287,8 @@ class Streams:
                     log.exception("sandbox ws frame failed kind=%s", kind)
         finally:
             self.conns.discard(conn)
+            if conn.kind == "private":
+                self.sb.dcp.closed(conn)
             for subs in self.subs.values():
                 for conns in subs.values():
                     conns.discard(conn)
@@ -441,6 +461,8 @@ class Streams:
                 return
             conn.topics.update(topics)
             self._ack(conn, req_id, "subscribe", True)
+            for topic in topics:
+                self.sb.dcp.subscribed(conn, topic)
             return
         markets: list[tuple[str, Market]] = []
         for topic in topics:
@@ -476,6 +498,8 @@ class Streams:
 
     def _unsubscribe(self, conn: Conn, req_id: Any, topics: list[str]) -> None:
         for topic in topics:
+            if conn.kind == "private" and topic in conn.topics:
+                self.sb.dcp.unsubscribed(conn, topic)
             conn.topics.discard(topic)
             if conn.kind in self.subs:
                 self.subs[conn.kind][topic].discard(conn)

@@ -629,19 +629,30 @@ class RestClient:
         _require(params, "category")
         return await self.call("GET", "/v5/execution/list", params, s.ExecutionListResult)
 
-    async def disconnected_cancel_all(self, time_window: int, product: str) -> s.EmptyResult:
-        """Arm Bybit's DCP for ``product`` (``SPOT``, ``DERIVATIVES`` or ``OPTIONS``); the product
-        is explicit because Bybit's default (``OPTIONS``) is rarely what a caller means."""
+    async def set_dcp(self, product: str, time_window: int) -> s.DisconnectedCancelAllResult:
+        """Set the disconnect cancel-all window of ``product`` (``SPOT``, ``DERIVATIVES`` or
+        ``OPTIONS``; REFERENCE §8.12): ``time_window`` whole seconds in [3, 300]. The product is
+        explicit because Bybit's default (``OPTIONS``) is rarely what a caller means. DCP itself
+        is armed by subscribing ``dcp.*`` on the private stream and must be enabled for the
+        account by Bybit; see :meth:`dcp_info`."""
         if product not in ("SPOT", "DERIVATIVES", "OPTIONS"):
             raise ValidationError("product", "one of SPOT, DERIVATIVES, OPTIONS", product)
-        if not 3 <= time_window <= 300:
-            raise ValidationError("timeWindow", "3..300 seconds", time_window)
+        if (
+            not isinstance(time_window, int)
+            or isinstance(time_window, bool)
+            or not 3 <= time_window <= 300
+        ):
+            raise ValidationError("timeWindow", "an integer of 3..300 seconds", time_window)
         return await self.call(
             "POST",
             "/v5/order/disconnected-cancel-all",
             {"product": product, "timeWindow": time_window},
-            s.EmptyResult,
+            s.DisconnectedCancelAllResult,
         )
+
+    async def disconnected_cancel_all(self, time_window: int, product: str) -> s.EmptyResult:
+        """The same as :meth:`set_dcp` (arguments in the other order)."""
+        return await self.set_dcp(product, time_window)
 
     # -- position -------------------------------------------------------------------------------
 
@@ -712,8 +723,14 @@ class RestClient:
         params = {"category": category, "modifyEnable": modify_enable}
         return await self.call("POST", "/v5/account/set-limit-px-action", params, s.EmptyResult)
 
-    async def query_dcp_info(self) -> s.DcpInfoResult:
+    async def dcp_info(self) -> s.DcpInfoResult:
+        """The products whose disconnect cancel-all is enabled, with their windows (an account
+        without DCP gets an empty list; REFERENCE §8.12)."""
         return await self.call("GET", "/v5/account/query-dcp-info", None, s.DcpInfoResult)
+
+    async def query_dcp_info(self) -> s.DcpInfoResult:
+        """The same as :meth:`dcp_info`."""
+        return await self.dcp_info()
 
     async def demo_apply_money(
         self, amounts: Mapping[str, Any], *, reduce: bool = False
