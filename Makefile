@@ -29,8 +29,8 @@ types: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
-# The demo also charts candles: it installs the optional `plot` extra (matplotlib); `make test`
-# does not need it (the chart test skips without it).
+# The demo draws its chart with matplotlib: the `plot` extra (also in `dev`, so that `make test`
+# checks the chart).
 DEMO_STAMP := $(VENV)/.installed-demo
 
 $(DEMO_STAMP): $(STAMP)

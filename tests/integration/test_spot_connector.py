@@ -253,6 +253,33 @@ async def test_execute_then_drop_is_resolved_without_a_duplicate(
     assert [x["orderLinkId"] for x in sandbox.orders(creds.api_key)] == [o.client_order_id]
 
 
+async def test_a_cancelled_submit_is_resolved_not_left_pending(
+    sandbox: Sandbox, creds: Credentials
+) -> None:
+    """The caller's task is cancelled while its create is out (a strategy stopping): the order
+    may exist on the exchange, so it becomes UNKNOWN and is resolved, never PENDING_SUBMIT."""
+    async with connect(sandbox, creds) as ex:
+        await ex.order_book(PAIR)
+        bid, _ = best(sandbox, "bid")
+        sandbox.delay_responses(1.0, count=1, path="/v5/order/create")
+        sandbox.pause_pushes(1.5)  # so the query, not the stream, resolves it
+        cid = ex.new_client_order_id()
+        task = asyncio.create_task(ex.place_order(PAIR, "buy", "limit", "0.001", bid - 10,
+                                                  client_order_id=cid))  # fmt: skip
+        await asyncio.sleep(0.3)  # executed by the sandbox, the answer held back
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        o = ex.get_order(cid)
+        assert o is not None and o.state is OrderState.UNKNOWN
+        async with asyncio.timeout(5):
+            while o.state is OrderState.UNKNOWN:
+                await asyncio.sleep(0.05)
+        assert o.state is OrderState.OPEN and o.exchange_order_id
+        await ex.cancel_order(cid)
+    assert [x["orderLinkId"] for x in sandbox.orders(creds.api_key)] == [cid]
+
+
 async def test_restart_in_the_middle_of_fills(
     sandbox: Sandbox, creds: Credentials, tmp_path: Path
 ) -> None:

@@ -19,6 +19,7 @@ import typer
 
 from bybitkit import __version__
 from bybitkit.cli import connect as connect_mod
+from bybitkit.cli import demo as demo_mod
 from bybitkit.cli import history as history_mod
 from bybitkit.cli import market, trading
 from bybitkit.cli.common import reported, setup_logging, teardown_logging, with_target
@@ -123,21 +124,6 @@ def _register() -> None:
 _register()
 app.add_typer(sandbox_app, name="sandbox", rich_help_panel=OTHER)
 
-DEMO_PLAN = """\
-bybitkit demo: the plan (not run yet)
-
-The demo will, with no keys and no network:
-  1. start the embedded Bybit-compatible sandbox exchange on 127.0.0.1,
-  2. create a sandbox account,
-  3. run market-making bots on spot BTC-USDT and the BTC-USDT perpetual through the real
-     connectors over loopback sockets,
-  4. print a summary line: demo: <orders> orders, <fills> fills, <volume> volume, fees <x>, pnl <y>.
-
-What exists today: the Bybit V5 wire layer (environments, signing, typed schemas, the REST client
-and the WebSocket session). The sandbox, the connectors and the strategies are still to come, so
-no trading run happens here: nothing below is simulated or faked.
-"""
-
 
 @app.command(rich_help_panel=OTHER)
 def version() -> None:
@@ -145,10 +131,7 @@ def version() -> None:
     typer.echo(__version__)
 
 
-@app.command(rich_help_panel=OTHER)
-def demo() -> None:
-    """Run the demo (for now: say what it will do; no trading run is faked)."""
-    typer.echo(DEMO_PLAN, nl=False)
+app.command("demo", rich_help_panel=OTHER)(demo_mod.demo_command)
 
 
 def main() -> None:

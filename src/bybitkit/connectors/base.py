@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
@@ -216,6 +217,7 @@ class BybitConnector(CandlesMixin):
         self._reconcile_lock = asyncio.Lock()
         self._private_was_up = False
         self._started = False
+        self._stopped = False
         self._resolving: set[str] = set()
         self._started_ms = now_ms()
 
@@ -291,6 +293,7 @@ class BybitConnector(CandlesMixin):
             await self.trade_ws.start()
 
     async def stop(self) -> None:
+        self._stopped = True  # no task is started from here on
         tasks, self._tasks = list(self._tasks), set()
         for t in tasks:
             t.cancel()
@@ -314,6 +317,11 @@ class BybitConnector(CandlesMixin):
         await self.stop()
 
     def _spawn(self, coro: Awaitable[Any], name: str) -> None:
+        if self._stopped:
+            if inspect.iscoroutine(coro):
+                coro.close()
+            log.debug("%s: not starting %s: the connector is stopped", self.connector_id, name)
+            return
         task = asyncio.ensure_future(coro)
         task.set_name(f"{self.connector_id}-{name}")
         self._tasks.add(task)
@@ -745,6 +753,13 @@ class BybitConnector(CandlesMixin):
             self.tracker.unknown(cid, exc.cause)
             self._spawn(self._resolve_unknown(cid), f"resolve-{cid}")
             return
+        except asyncio.CancelledError:
+            # The caller gave up while the request was out: it may have reached the exchange.
+            # UNKNOWN, resolved in the background like a timeout; never PENDING_SUBMIT forever.
+            if not self._stopped:
+                self.tracker.unknown(cid, "the submitting task was cancelled")
+                self._spawn(self._resolve_unknown(cid), f"resolve-{cid}")
+            raise
         except NetworkError as exc:
             # The request never left (connection refused): nothing happened on the exchange.
             self.tracker.failed(cid, f"not sent: {exc}")

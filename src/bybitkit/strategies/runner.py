@@ -229,6 +229,7 @@ class StrategyRunner:
         self.started = asyncio.Event()  # set once on_start has returned
         self._in_on_stop = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._pumps: set[asyncio.Task[Any]] = set()  # event pumps: they outlive the sweep
         self._hook_lock = asyncio.Lock()
         self._private_down_since: dict[str, float] = {}
         self._deadman_fired: set[str] = set()
@@ -396,11 +397,11 @@ class StrategyRunner:
             self.state = "running"
             self.started_ms = int(time.time() * 1000)
             for name, c in self.connectors.items():
-                self._spawn(self._pump(name, c), f"events-{name}")
+                self._spawn(self._pump(name, c), f"events-{name}", pump=True)
             self._spawn(self._equity_loop(), "equity")
             self._spawn(self._deadman_loop(), "dead-man")
             assert self.strategy is not None
-            await self._hook(self.strategy.on_start())
+            await self._hook(self.strategy.on_start)
             self.started.set()
             if not self._stop.is_set():
                 self._spawn(self._tick_loop(), "tick")
@@ -453,9 +454,9 @@ class StrategyRunner:
                 if self.store is not None:
                     options["store"] = self.store
                 c = self._factory(name, conf, options)
-                self.connectors[name] = c
+                self._opened.append(c)  # stopped on the way out, even if its start fails
                 await c.start()
-                self._opened.append(c)
+                self.connectors[name] = c  # usable once started
         for name, conf in self.config.connectors.items():
             c = self.connectors[name]
             for pair in conf.pairs:
@@ -499,16 +500,18 @@ class StrategyRunner:
         d = self.config.dcp
         return float(d.dead_man if d.dead_man is not None else d.time_window)
 
-    async def _hook(self, coro: Awaitable[None]) -> None:
-        """Strategy hooks run one at a time; an exception out of one is fatal."""
+    async def _hook(self, fn: Callable[..., Awaitable[None]], *args: Any) -> None:
+        """Strategy hooks run one at a time; an exception out of one is fatal. (The coroutine
+        is made once the lock is held: a cancelled wait leaves none unawaited.)"""
         async with self._hook_lock:
-            await coro
+            await fn(*args)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str, *, pump: bool = False) -> None:
         task = asyncio.ensure_future(self._guard(coro, name))
         task.set_name(f"strategy-{self.name}-{name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        tasks = self._pumps if pump else self._tasks
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
         # cancelled before it ever ran: close the coroutine it would have awaited
         task.add_done_callback(lambda t: coro.close() if t.cancelled() else None)
 
@@ -527,7 +530,7 @@ class StrategyRunner:
         while True:
             started = time.monotonic()
             if self.state == "running" and self.killed is None:
-                await self._hook(self.strategy.on_tick())
+                await self._hook(self.strategy.on_tick)
             await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
 
     async def _pump(self, name: str, c: BybitConnector) -> None:
@@ -543,12 +546,15 @@ class StrategyRunner:
                 self.stats.fill_log.append((f.ts_ms, name, f.pair, f.side.value, f.price, f.qty))
                 if len(self.stats.fill_log) > 100_000:
                     del self.stats.fill_log[:50_000]
-                await self._hook(self.strategy.on_order_filled(ev))
+                if self.state == "running":  # while stopping: counted, not handed on
+                    await self._hook(self.strategy.on_order_filled, ev)
             elif isinstance(ev, OrderCancelled):
-                await self._hook(self.strategy.on_order_cancelled(ev))
+                if self.state == "running":
+                    await self._hook(self.strategy.on_order_cancelled, ev)
             elif isinstance(ev, FundingPaid):
                 self.stats.funding += ev.payment.amount
-                await self._hook(self.strategy.on_funding_paid(ev))
+                if self.state == "running":
+                    await self._hook(self.strategy.on_funding_paid, ev)
 
     # -- equity and the kill switch --------------------------------------------------------------
 
@@ -574,6 +580,8 @@ class StrategyRunner:
             return Decimal(1)
         pair = f"{coin}-USDT"
         for c in self.connectors.values():
+            if c.category != "spot":  # a perpetual's BTC-USDT is not the coin's spot price
+                continue
             book = c.books.get(pair)
             if book is not None and book.is_usable and book.mid() is not None:
                 return book.mid()
@@ -725,10 +733,24 @@ class StrategyRunner:
     async def _shutdown(self) -> None:
         if self.state == "stopped":
             return
+        # From here the rails refuse new orders and the tick loop calls on_tick no more. A hook
+        # in flight may be sending an order: it finishes first (cancelling it mid-request would
+        # leave that order's outcome unknown), then the other tasks are cancelled.
         self.state = "stopping"
         tasks = [t for t in self._tasks if not t.done()]
-        for t in tasks:
-            t.cancel()
+        try:
+            async with asyncio.timeout(10):
+                await self._hook_lock.acquire()
+            locked = True
+        except TimeoutError:
+            log.warning("strategy=%s: a hook still runs after 10 s; cancelling it", self.name)
+            locked = False
+        try:
+            for t in tasks:
+                t.cancel()
+        finally:
+            if locked:
+                self._hook_lock.release()
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.strategy is not None:
             self._in_on_stop = True  # orders from on_stop (an unwind) still pass the rails
@@ -749,6 +771,12 @@ class StrategyRunner:
                     log.error("strategy=%s cancel on exit failed on %s: %s", self.name, name, exc)
         if self.killed is not None and self.risk.flatten_on_kill:
             await self._flatten()
+        if self._pumps:
+            await asyncio.sleep(0.3)  # the last cancels and fills reach the pumps: counted
+        pumps = [t for t in self._pumps if not t.done()]
+        for t in pumps:
+            t.cancel()
+        await asyncio.gather(*pumps, return_exceptions=True)
         await self._stop_control()
         for c in reversed(self._opened):
             try:
