@@ -45,3 +45,19 @@ async def test_connect_then_a_filled_order_then_history(cli: Cli, sandbox: Sandb
     after = await cli("balance", "--json", env=NO_ENV_PASSWORD, input=f"{PASSWORD}\n")
     usdt_after = next(Decimal(c["total"]) for c in after.json()[0]["coins"] if c["coin"] == "USDT")
     assert usdt_before - usdt_after == Decimal(fill["price"]) * Decimal("0.001")
+
+
+async def test_paper_trading_from_the_command_line_needs_no_keys(
+    cli: Cli, sandbox: Sandbox
+) -> None:
+    """`-c bybit_paper_trade` with a sandbox as the public source: no keys asked; the paper
+    account lives in the store, so a second command sees what the first one did."""
+    out = await cli("connect", "bybit_paper_trade", env=NO_ENV_PASSWORD)
+    assert "needs no API keys" in out.stdout
+    opts = ("-c", "bybit_paper_trade", "--sandbox-url", sandbox.rest_url)
+    buy = await cli("buy", "BTC-USDT", "0.01", *opts, env=NO_ENV_PASSWORD)
+    assert "state filled, filled 0.01" in buy.stdout
+    data = (await cli("balance", *opts, "--json", env=NO_ENV_PASSWORD)).json()
+    coins = {c["coin"]: Decimal(c["total"]) for c in data[0]["coins"]}
+    assert coins["BTC"] == Decimal("1") + Decimal("0.01") * Decimal("0.999")  # 1 BTC to start
+    assert sandbox.executions(sandbox.create_account().api_key) == []  # nothing on the exchange

@@ -70,6 +70,7 @@ log = logging.getLogger("bybitkit.cli")
 T = TypeVar("T")
 
 SANDBOX_IDS = ("sandbox", "sandbox_perpetual")
+PAPER_IDS = ("bybit_paper_trade", "bybit_perpetual_paper_trade")
 PERPETUAL_IDS = tuple(
     cid for cid, (cls, _) in CONNECTORS.items() if issubclass(cls, PerpetualConnector)
 )
@@ -632,7 +633,8 @@ def resolve(target: Target, *, keys: bool) -> Resolved:
     connector = default_connector(target, info)
     store = KeyStore.default()
     stored = store.connection(connector)
-    if connector in SANDBOX_IDS:
+    if connector in SANDBOX_IDS or (connector in PAPER_IDS and (target.sandbox_url or info)):
+        # (paper trading may take its public data from a sandbox: offline practice)
         if target.sandbox_url:
             rest = _check_url(target.sandbox_url, "--sandbox-url")
             ws = _ws_of(rest)
@@ -650,12 +652,14 @@ def resolve(target: Target, *, keys: bool) -> Resolved:
         environment = Environment.custom(rest, ws, name="sandbox")
     else:
         if target.sandbox_url or info is not None:
-            raise usage("--connector", "sandbox or sandbox_perpetual with --sandbox-url/-info",
+            raise usage("--connector", "a sandbox or paper connector with --sandbox-url/-info",
                         connector)  # fmt: skip
         env_name = CONNECTORS[connector][1]
         assert env_name is not None
         environment = get_environment(env_name)
     creds, source = explicit_credentials(target, info)
+    if connector in PAPER_IDS:  # paper trading: public data only, the rest is local
+        return Resolved(connector, environment, None, "paper")
     if creds is None and keys:
         if stored is None:
             raise CliError(
@@ -689,8 +693,9 @@ def stored_targets(target: Target) -> list[Resolved]:
 
 @contextlib.asynccontextmanager
 async def open_connector(res: Resolved, **options: Any) -> AsyncIterator[BybitConnector]:
-    """A started connector; with credentials it records into ``BYBITKIT_HOME/store.sqlite``."""
-    if res.credentials is not None:
+    """A started connector; with credentials (or paper) it records into
+    ``BYBITKIT_HOME/store.sqlite`` (a paper account lives there between commands)."""
+    if res.credentials is not None or res.connector in PAPER_IDS:
         options.setdefault("store", str(store_path()))
     ex = connect(res.connector, res.credentials, res.environment, **options)
     try:

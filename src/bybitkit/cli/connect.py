@@ -20,6 +20,7 @@ import typer
 from rich.text import Text
 
 from bybitkit.cli.common import (
+    PAPER_IDS,
     SANDBOX_IDS,
     CliError,
     DataTable,
@@ -206,6 +207,12 @@ def connect_command(
         list_connections(target.json)
         return
     connector = check_connector(connector.strip())
+    if connector in PAPER_IDS:
+        typer.echo(
+            f"{connector} needs no API keys: paper trading uses public data and keeps its "
+            f"account locally (e.g. `bybitkit balance -c {connector}`)."
+        )
+        return
     target = replace(target, connector=connector)
     info = parse_sandbox_info(target.sandbox_info) if target.sandbox_info else None
     if connector not in SANDBOX_IDS and (target.sandbox_url or info is not None):
