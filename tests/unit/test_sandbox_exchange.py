@@ -154,3 +154,32 @@ def test_a_partly_filled_order_holds_exactly_what_remains() -> None:
     s = ex.by_id[r["orderId"]]
     assert s.status == "PartiallyFilled" and 0 < s.cum_qty < D("0.9")
     assert s.hold == s.qty - s.cum_qty == user.coin("BTC").locked
+
+
+def test_spot_and_perpetual_of_one_coin_move_together() -> None:
+    """One shock per base coin: spot and perpetual BTC returns are highly correlated and the
+    basis wanders within a small band instead of drifting apart."""
+    import math
+
+    from bybitkit.sandbox.instruments import DEFAULT_INSTRUMENTS
+    from bybitkit.sandbox.market import MarketSimulator
+
+    insts = [i for i in DEFAULT_INSTRUMENTS if i.symbol == "BTCUSDT"]
+    ex = Exchange(insts, seed=3, start_ms=1_700_000_000_000, history_minutes=60)
+    sim = MarketSimulator(ex, seed=3, speed=50)
+    spot, perp = sim.state[("spot", "BTCUSDT")], sim.state[("linear", "BTCUSDT")]
+    ratio = float(ex.markets[("spot", "BTCUSDT")].inst.tick_size
+                  / ex.markets[("linear", "BTCUSDT")].inst.tick_size)  # fmt: skip
+    rs, rp, basis = [], [], []
+    for _ in range(250):
+        s0, p0 = spot.fair, perp.fair
+        sim.step(0.1)
+        rs.append(math.log(spot.fair / s0))
+        rp.append(math.log(perp.fair / p0))
+        basis.append(abs(perp.fair / (spot.fair * ratio) - 1))
+    ms, mp = sum(rs) / len(rs), sum(rp) / len(rp)
+    cov = sum((a - ms) * (b - mp) for a, b in zip(rs, rp, strict=True))
+    var = math.sqrt(sum((a - ms) ** 2 for a in rs) * sum((b - mp) ** 2 for b in rp))
+    assert cov / var > 0.9
+    assert max(basis) < 0.002  # under 0.2 %
+    ex.flush()

@@ -36,6 +36,11 @@ NEAR_LEVELS = 120  # every tick from the touch
 DEEP_LEVELS = 110  # then every other (even) tick
 TAKER_RATE = 2.0  # random taker orders per second per market, at speed 1
 STEP_S = 0.1
+# The share of a step's shock common to every market of one base coin, and its own share
+# (squares sum to 1: each market keeps its volatility).
+COMMON_WEIGHT = 0.98
+OWN_WEIGHT = math.sqrt(1 - COMMON_WEIGHT**2)
+BASIS_REVERSION_PER_S = 0.05  # how fast a perpetual's fair value returns to its spot's
 
 
 @dataclass
@@ -80,6 +85,7 @@ class MarketSimulator:
         self.frozen = frozen
         self.steps = 0
         self.state: dict[tuple[str, str], SimState] = {}
+        self._shocks: dict[str, float] = {}  # this step's common shock per base coin
         self._task: asyncio.Task[None] | None = None
         self.on_step: list[object] = []
         for key, market in exchange.markets.items():
@@ -163,15 +169,24 @@ class MarketSimulator:
     def step(self, dt: float) -> None:
         """Advance every market by ``dt`` wall seconds (``dt * speed`` simulated seconds)."""
         self.steps += 1
+        # One shock per base coin: the spot and perpetual markets of a coin move together, as
+        # real ones do (each adds a little noise of its own: a basis that wanders, not drifts).
+        self._shocks = {}
         for key, st in self.state.items():
             self._apply_step(self.exchange.markets[key], st, dt)
+
+    def _shock(self, market: Market) -> float:
+        coin = market.inst.base_coin
+        common = self._shocks.get(coin)
+        if common is None:
+            common = self._shocks[coin] = self.rng.gauss(0.0, 1.0)
+        return COMMON_WEIGHT * common + OWN_WEIGHT * self.rng.gauss(0.0, 1.0)
 
     def _apply_step(self, market: Market, st: SimState, dt: float) -> None:
         if self.frozen and st.move is None:
             self._after_trades(market)  # a frozen book stays exactly as it is
             return
         sim_dt = dt * self.speed
-        rng = self.rng
         before = st.fair
         finished = False
         if st.move is not None:
@@ -184,7 +199,10 @@ class MarketSimulator:
             else:
                 st.fair = mv.start_price + (mv.price - mv.start_price) * frac
         elif not self.frozen and sim_dt > 0:
-            st.fair *= math.exp(rng.gauss(0.0, st.vol_per_s * math.sqrt(sim_dt)))
+            st.fair *= math.exp(self._shock(market) * st.vol_per_s * math.sqrt(sim_dt))
+            anchor = self._anchor(market)
+            if anchor is not None:  # the basis reverts: a perpetual follows its spot market
+                st.fair += (anchor - st.fair) * min(1.0, BASIS_REVERSION_PER_S * sim_dt)
         st.fair = max(st.fair, 10.0)
         self._relayer(market, st)
         if finished and st.fair != before:
@@ -196,6 +214,16 @@ class MarketSimulator:
             self._random_takers(market, st, sim_dt)
             self._refresh(market, st)
         self._after_trades(market)
+
+    def _anchor(self, market: Market) -> float | None:
+        """A linear market's spot twin's fair value, in this market's ticks (None if none)."""
+        if market.inst.category != "linear":
+            return None
+        twin = self.state.get(("spot", market.inst.symbol))
+        if twin is None:
+            return None
+        spot = self.exchange.markets[("spot", market.inst.symbol)]
+        return twin.fair * float(spot.inst.tick_size / market.inst.tick_size)
 
     def _touch(self, st: SimState) -> tuple[int, int]:
         fair = st.fair
