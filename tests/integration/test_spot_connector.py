@@ -403,3 +403,71 @@ async def test_public_data_needs_no_credentials(sandbox: Sandbox) -> None:
         assert ex.trading_rules("BTC-USDT").tick_size == D("0.1")
         with pytest.raises(bybitkit.BybitkitError, match="credentials"):
             await ex.place_order(PAIR, "buy", "market", "0.001")
+
+
+def _pending_row(store_path: Path, cid: str, price: Decimal) -> None:
+    """What a process killed between tracking an order and hearing its answer leaves behind."""
+    from bybitkit.store import OrderRecord
+
+    with Store(str(store_path)) as store:
+        store.upsert_order(
+            OrderRecord(
+                connector="sandbox", client_order_id=cid, exchange_order_id=None, pair=PAIR,
+                category="spot", side="BUY", order_type="LIMIT", time_in_force="GTC",
+                price=price, amount=D("0.001"), filled=D(0), state="PENDING_SUBMIT",
+                created_ms=1, updated_ms=1, book_u=1, book_age=0.1, book_valid=True,
+            )
+        )  # fmt: skip
+
+
+async def test_a_submit_pending_when_killed_is_resolved_after_restart(
+    sandbox: Sandbox, creds: Credentials, tmp_path: Path
+) -> None:
+    """Soak regression: an order the store held as PENDING_SUBMIT (the process was killed while
+    its create was out) came back PENDING_SUBMIT and stayed so forever: never resolved, an
+    "open" order the exchange does not have (or an exchange order left unmanaged)."""
+    from bybitkit.v5.rest import RestClient
+
+    path = tmp_path / "store.sqlite"
+    bid, _ = best(sandbox, "bid")
+    sent, lost = "bbk-sent-before-the-kill", "bbk-never-left"
+    _pending_row(path, sent, bid - 10)
+    _pending_row(path, lost, bid - 11)
+    async with RestClient(sandbox.environment, creds) as rest:  # the request that did leave
+        await rest.place_order(
+            category="spot", symbol="BTCUSDT", side="Buy", orderType="Limit", qty="0.001",
+            price=str(bid - 10), orderLinkId=sent,
+        )  # fmt: skip
+    async with connect(sandbox, creds, store=str(path)) as ex, Recorder(ex) as rec:
+        a, b = ex.get_order(sent), ex.get_order(lost)
+        assert a is not None and b is not None
+        await rec.wait(lambda e: isinstance(e, OrderFailed) and e.order is b)
+        async with asyncio.timeout(5):
+            while a.state is not OrderState.OPEN:
+                await asyncio.sleep(0.05)
+        assert a.exchange_order_id == sandbox.orders(creds.api_key)[0]["orderId"]
+        assert [o.client_order_id for o in ex.open_orders()] == [sent]
+    with Store(str(path)) as store:
+        assert [r.client_order_id for r in store.open_orders("sandbox")] == [sent]
+        row = store.order("sandbox", lost)
+        assert row is not None and row.state == "FAILED"
+
+
+async def test_a_failed_reconcile_after_a_reconnect_is_retried(
+    sandbox: Sandbox, creds: Credentials
+) -> None:
+    """Soak regression: the reconciliation started by a private reconnect died on its first
+    error (a 10002 burst), unnoticed, so a fill made while the stream was down was never
+    recovered. It is now retried until it completes."""
+    async with connect(sandbox, creds, poll_interval_s=1000) as ex, Recorder(ex) as rec:
+        await ex.order_book(PAIR)
+        bid, _ = best(sandbox, "bid")
+        o = await ex.place_order(PAIR, "buy", "limit", "0.01", bid + D("0.1"))
+        sandbox.drop_private_ws(creds.api_key, refuse_for=0.5)
+        await asyncio.sleep(0.1)
+        sandbox.inject_trade("BTCUSDT", "Sell", "0.01", bid + D("0.1"))  # missed by the stream
+        # the reconnect's reconciliation fails: both reads of executions answer 10002 twice
+        sandbox.rest_errors("10002", 4, path="/v5/execution/list")
+        fill = await rec.wait(lambda e: isinstance(e, OrderFilled) and e.order is o, timeout=10)
+        assert isinstance(fill, OrderFilled)
+        assert ex.store.fill_count("sandbox") == 1

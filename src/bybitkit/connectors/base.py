@@ -1066,8 +1066,22 @@ class BybitConnector(CandlesMixin):
     def _on_private_state(self, state: ConnectionState) -> None:
         if state is ConnectionState.CONNECTED:
             if self._private_was_up:
-                self._spawn(self.reconcile(), "reconcile")
+                self._spawn(self._reconcile_after_reconnect(), "reconcile")
             self._private_was_up = True
+
+    async def _reconcile_after_reconnect(self) -> None:
+        """What the stream missed while it was down is recovered here only: a reconciliation
+        that fails (a 10002 or 5xx burst, a timeout) is retried, with a growing pause, until one
+        completes; never abandoned."""
+        delay = 0.5
+        while True:
+            try:
+                await self.reconcile()
+                return
+            except (BybitkitError, TimeoutError) as exc:
+                log.warning("reconcile after reconnect failed: %s; retrying in %.1f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
     @property
     def private_up(self) -> bool:
@@ -1139,6 +1153,11 @@ class BybitConnector(CandlesMixin):
         assert self.tracker is not None and self.store is not None
         restored = []
         for rec in self.store.open_orders(self.connector_id):
+            state, reason = OrderState[rec.state], rec.reason
+            if state is OrderState.PENDING_SUBMIT:
+                # The last run ended between tracking it and hearing the answer: the request
+                # may have left. Resolved by its id like any unknown outcome, never left pending.
+                state, reason = OrderState.UNKNOWN, "restarted before the submit was answered"
             order = Order(
                 client_order_id=rec.client_order_id,
                 pair=rec.pair,
@@ -1148,8 +1167,8 @@ class BybitConnector(CandlesMixin):
                 price=rec.price,
                 time_in_force=TimeInForce[rec.time_in_force],
                 exchange_order_id=rec.exchange_order_id,
-                state=OrderState[rec.state],
-                reason=rec.reason,
+                state=state,
+                reason=reason,
                 reduce_only=rec.reduce_only,
                 position_idx=rec.position_idx,
                 created_ms=rec.created_ms,

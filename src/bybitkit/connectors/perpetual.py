@@ -110,6 +110,10 @@ class PerpetualConnector(BybitConnector):
     async def order_book(self, pair: str, timeout: float = 10.0) -> Any:
         book = await super().order_book(pair, timeout)
         await self.watch(pair, timeout)
+        # Learn the pair's position mode now, not on its first order: an order then goes out
+        # with no await between a caller's check of the book and the book stamp taken for it
+        # (a REST call in between let a book go stale after the runner's rail had passed it).
+        await self._ensure_mode(self.normalize_pair(pair))
         return book
 
     def on_public_extra(self, msg: Any) -> None:
@@ -255,25 +259,38 @@ class PerpetualConnector(BybitConnector):
     async def positions(self) -> list[Position]:
         """Every open position (fresh from the exchange, both settle coins)."""
         self._need_credentials()
+        await self._sync_positions()
+        return [p for p in self.positions_cache.values() if p.size]
+
+    async def _sync_positions(self) -> None:
+        """Every leg from ``/v5/position/list`` by settle coin. Listed by settle coin, Bybit
+        shows non-zero positions only: a leg we hold that is no longer listed went flat while
+        its push was missed (a private stream outage, a restart), so it is read again by symbol
+        (which lists it, flat) rather than kept. The legs the store holds count as held too:
+        after a restart they are all we know of."""
+        held = {key for key, pos in self.positions_cache.items() if pos.size}
+        if self.store is not None:
+            held |= {
+                (r.pair, r.position_idx) for r in self.store.positions(self.connector_id) if r.size
+            }
         for coin in SETTLE_COINS:
             res = await self.rest.positions(category="linear", settleCoin=coin)
             seen = {(self._pair_of_symbol.get(r.symbol), r.positionIdx) for r in res.list}
             self._apply_position_rows(res.list)
-            # legs no longer listed are flat now
-            for key, pos in list(self.positions_cache.items()):
-                rules = self.rules.get(pos.pair)
-                if rules and rules.settle_coin == coin and key not in seen and pos.size:
-                    await self._load_symbol(pos.pair)
-        return [p for p in self.positions_cache.values() if p.size]
+            gone = {
+                pair
+                for pair, idx in held - seen
+                if (rules := self.rules.get(pair)) is not None and rules.settle_coin == coin
+            }
+            for pair in sorted(gone):
+                await self._load_symbol(pair)
 
     def on_private_extra(self, msg: Any) -> None:
         if isinstance(msg, s.PositionMessage):
             self._apply_position_rows([p for p in msg.data if p.category in (None, "linear")])
 
     async def _reconcile_extra(self) -> None:
-        for coin in SETTLE_COINS:
-            res = await self.rest.positions(category="linear", settleCoin=coin)
-            self._apply_position_rows(res.list)
+        await self._sync_positions()
 
     # -- funding --------------------------------------------------------------------------------
 
