@@ -388,3 +388,45 @@ async def test_the_simulated_market_is_deep_tight_and_trades(live_sandbox: Sandb
         assert len(m.trades) - counts[key] >= 3, key  # >= 1 public trade per second
     # the market moves: the price of three seconds ago is not the price now
     assert any(len({t["p"] for t in m.trades}) > 1 for m in sb.exchange.markets.values())
+
+
+async def test_delay_on_one_path_only(sandbox: Sandbox) -> None:
+    """``delay_responses(path=)``: only the create is late (the soak's create timeout), the
+    other calls answer at once."""
+    creds = sandbox.create_account()
+    async with RestClient(sandbox.environment, creds) as rest:
+        sandbox.delay_responses(0.6, count=1, path="/v5/order/create")
+        t0 = time.monotonic()
+        await rest.wallet_balance()
+        await rest.open_orders(category="spot")
+        assert time.monotonic() - t0 < 0.5
+        await rest.place_order(category="spot", symbol="BTCUSDT", side="Buy",
+                               orderType="Limit", qty="0.001", price="60000")  # fmt: skip
+        assert time.monotonic() - t0 >= 0.6
+        t1 = time.monotonic()
+        await rest.place_order(category="spot", symbol="BTCUSDT", side="Buy",
+                               orderType="Limit", qty="0.001", price="60000")  # fmt: skip
+        assert time.monotonic() - t1 < 0.5  # the count is spent
+
+
+async def test_hostile_nesting_and_binary_frames_get_errors(sandbox: Sandbox) -> None:
+    """Fuzz regressions: a body or frame nested deeper than ``json`` can parse crashed the
+    handler (HTTP 500 with a traceback; on a stream, no answer at all), and a binary frame was
+    silently ignored. Each now gets a Bybit-style error and the connection lives on."""
+    deep = "[" * 100_000
+    async with aiohttp.ClientSession() as http:
+        async with http.post(sandbox.rest_url + "/v5/order/create", data=deep) as r:
+            assert r.status == 200
+            answer = await r.json()
+            assert answer["retCode"] == 10001 and "JSON" in answer["retMsg"]
+        async with http.post(sandbox.rest_url + "/sandbox/freeze", data=deep) as r:
+            assert r.status == 400 and "nested" in (await r.json())["error"]
+    for path in ("/v5/public/spot", "/v5/private", "/v5/trade"):
+        async with Raw(sandbox, path) as raw:
+            assert raw.ws is not None
+            await raw.ws.send_str(deep)
+            await raw.wait(lambda f: "invalid json" in json.dumps(f))
+            await raw.ws.send_bytes(b"\x00\x01")
+            await raw.wait(lambda f: "binary" in json.dumps(f))
+            await raw.send({"op": "ping", "req_id": "alive"})
+            await raw.wait(lambda f: "alive" in json.dumps(f) or f.get("op") == "pong")

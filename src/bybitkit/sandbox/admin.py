@@ -81,6 +81,8 @@ def add_admin_routes(app: web.Application, sb: Sandbox) -> None:
                     result = await result
                 sb.exchange.flush()
                 return web.json_response(_dec(result if result is not None else {"ok": True}))
+            except RecursionError:  # json.loads of a hostile nesting depth
+                return web.json_response({"error": "the body is nested too deeply"}, status=400)
             except (BybitkitError, ValueError, KeyError, TypeError) as err:
                 return web.json_response({"error": f"{type(err).__name__}: {err}"}, status=400)
 

@@ -257,7 +257,7 @@ class RestApi:
             return {}
         try:
             data = json.loads(raw_body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # RecursionError: hostile nesting depth
             raise SandboxError(10001, "params error: the body is not valid JSON") from None
         if not isinstance(data, dict):
             raise SandboxError(10001, "params error: the body must be a JSON object")

@@ -279,6 +279,10 @@ class Streams:
         writer = asyncio.create_task(self._writer(conn), name=f"sandbox-ws-writer-{conn.conn_id}")
         try:
             async for msg in ws:
+                if msg.type is WSMsgType.BINARY:
+                    # Bybit speaks JSON text only: say so rather than ignore the frame.
+                    self._error(conn, None, "", "error:binary frames are not supported")
+                    continue
                 if msg.type is not WSMsgType.TEXT:
                     continue
                 try:
@@ -302,7 +306,7 @@ class Streams:
     async def _on_frame(self, conn: Conn, text: str) -> None:
         try:
             req = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: hostile nesting depth
             self._error(conn, None, "", "error:invalid json")
             return
         if not isinstance(req, dict):
