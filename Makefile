@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PYTEST_JOBS ?= -n 3 --dist loadfile
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: test demo bench lint types unit clean
+.PHONY: test demo bench soak lint types unit clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,12 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# The long reliability soak (tests/soak/): market makers on the sandbox under a seeded chaos
+# schedule, every invariant checked. Until SOAK_FILLS fills (default 10000) and every fault kind,
+# within SOAK_SECONDS (default 3600); SOAK_SEED replays a run (its seed is the first line).
+soak: $(STAMP)
+	@$(BIN)/python tests/soak/harness.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
