@@ -146,13 +146,15 @@ class HmacSigner(_SignerBase):
     def headers(
         self, timestamp_ms: int, payload: bytes | str, recv_window: int = DEFAULT_RECV_WINDOW
     ) -> dict[str, str]:
-        # The order-entry hot path: the generic version with the HMAC inlined.
+        # The order-entry hot path: the generic version with the HMAC inlined. The three parts
+        # of the string to sign are fed to the hash one by one (three C calls are cheaper than
+        # building the joined bytes), and the header dict is built in one literal.
         infix, rw_text = self._rw.get(recv_window) or self._infix(recv_window)
         ts = str(timestamp_ms)
         inner = self._inner.copy()
-        inner.update(
-            ts.encode() + infix + (payload.encode() if isinstance(payload, str) else payload)
-        )
+        inner.update(ts.encode())
+        inner.update(infix)
+        inner.update(payload.encode() if isinstance(payload, str) else payload)
         outer = self._outer.copy()
         outer.update(inner.digest())
         return {
