@@ -384,3 +384,84 @@ async def test_admin_routes(sandbox: Sandbox) -> None:
             lambda: sandbox.dcp_status(creds.api_key)["SPOT"]["countdown"] is not None,
             2,
         )
+
+
+async def silent_private(sb: Sandbox, creds: Credentials, http: aiohttp.ClientSession) -> Any:
+    """A private connection that authenticates, arms ``dcp.spot`` and then says nothing more:
+    a client whose machine vanished without closing its socket."""
+    ws = await http.ws_connect(sb.ws_url + "/v5/private")
+    expires = int(time.time() * 1000) + 10_000
+    await ws.send_json({"op": "auth", "args": auth_args(creds, expires)})
+    assert (await ws.receive_json(timeout=2))["success"] is True
+    await ws.send_json({"op": "subscribe", "req_id": "d", "args": ["dcp.spot"]})
+    assert (await ws.receive_json(timeout=2))["success"] is True
+    return ws
+
+
+def auth_args(creds: Credentials, expires: int) -> list[Any]:
+    from bybitkit.v5.auth import ws_auth_args
+
+    return ws_auth_args(make_signer(creds), expires)
+
+
+async def test_a_silent_client_is_cut_and_its_orders_cancelled(sandbox: Sandbox) -> None:
+    """A client that stops talking without closing (no ping, no request) is cut once the idle
+    limit passes (10 minutes on Bybit, 1 s here) and DCP then cancels its orders: without the
+    cut, a vanished client was never "disconnected" and its orders stayed on the book. A client
+    that keeps pinging is never cut."""
+    sandbox.set_ws_idle_timeout(1.0)
+    creds = sandbox.create_account()
+    sandbox.enable_dcp(creds.api_key, ("SPOT",))
+    async with RestClient(sandbox.environment, creds) as rest, aiohttp.ClientSession() as http:
+        await rest.set_dcp("SPOT", WINDOW)
+        order = await rest.place_order(
+            category="spot", symbol="BTCUSDT", side="Buy", orderType="Limit", qty="0.001",
+            price=below_bid(sandbox, "spot"),
+        )  # fmt: skip
+        silent = await silent_private(sandbox, creds, http)
+        talker = await http.ws_connect(sandbox.ws_url + "/v5/public/spot")
+        assert sandbox.dcp_status(creds.api_key)["SPOT"]["connections"] == 1
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 2.6:  # the talker pings every 0.3 s, the silent one never
+            await talker.send_json({"op": "ping"})
+            await asyncio.sleep(0.3)
+        msg = await silent.receive(timeout=1)
+        assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED), msg
+        assert not talker.closed
+        await wait_for(
+            "the DCP cancel",
+            lambda: status_of(sandbox, creds, order.orderId or "") == "Cancelled",
+            WINDOW + 2.0,
+        )
+        assert time.monotonic() - t0 >= 1.0 + WINDOW - 0.05  # idle limit, then the window
+        await silent.close()
+        await talker.close()
+
+
+async def test_max_active_time_sets_a_connections_idle_limit(sandbox: Sandbox) -> None:
+    """``?max_active_time=`` on private and trade streams (REFERENCE §11.1): 30s to 600s or
+    1m to 10m; anything else is refused at the handshake with the reason."""
+    async with aiohttp.ClientSession() as http:
+        for query, limit in (("30s", 30.0), ("2m", 120.0), ("600s", 600.0), ("10m", 600.0)):
+            for path in ("/v5/private", "/v5/trade"):
+                ws = await http.ws_connect(f"{sandbox.ws_url}{path}?max_active_time={query}")
+                (conn,) = [c for c in sandbox.streams.conns if c.kind == path.rsplit("/")[-1]]
+                assert conn.max_idle == limit
+                await ws.close()
+                await wait_for("the close", lambda: not sandbox.streams.conns, 2)
+        for bad in ("29s", "601s", "11m", "0m", "1h", "60", "-1m", "１m", ""):
+            url = f"{sandbox.ws_url}/v5/private?max_active_time={bad}"
+            with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+                await http.ws_connect(url)
+            assert info.value.status == 400
+            async with http.get(url) as r:
+                assert r.status == 400 and "max_active_time" in await r.text()
+        ws = await http.ws_connect(f"{sandbox.ws_url}/v5/public/spot?max_active_time=1m")
+        assert [c.max_idle for c in sandbox.streams.conns] == [None]  # public: not applied
+        await ws.close()
+        for body, status in (({"seconds": 42}, 200), ({"seconds": -1}, 400), ({}, 400)):
+            async with http.post(sandbox.rest_url + "/sandbox/ws-idle-timeout", json=body) as r:
+                assert r.status == status, await r.text()
+        assert sandbox.streams.idle_timeout == 42.0
+    with pytest.raises(ValidationError, match="seconds"):
+        sandbox.set_ws_idle_timeout(0)

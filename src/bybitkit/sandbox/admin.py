@@ -11,6 +11,7 @@ bots running in another process. Plain JSON in and out; errors are HTTP 400 with
                                          of SPOT, DERIVATIVES, OPTIONS)
 ``GET  /sandbox/dcp/{api_key}``          the account's DCP state per product
 ``POST /sandbox/freeze`` / ``resume``    stop / restart the random market
+``POST /sandbox/ws-idle-timeout``        ``{"seconds"}``: cut WS connections silent that long
 ``POST /sandbox/move-mid``               ``{"symbol", "price", "duration"?, "category"?}``
 ``POST /sandbox/trade``                  ``{"symbol", "side", "qty", "price"?, "category"?}``
 ``GET  /sandbox/book``                   ``?symbol=&category=&depth=`` -> the sandbox's book
@@ -140,6 +141,11 @@ def add_admin_routes(app: web.Application, sb: Sandbox) -> None:
     route("POST", "dcp", enable_dcp)
     route("GET", "dcp/{api_key}", lambda b, r: sb.dcp_status(r.match_info["api_key"]))
     route("POST", "freeze", lambda b, r: sb.freeze())
+    route(
+        "POST",
+        "ws-idle-timeout",
+        lambda b, r: sb.set_ws_idle_timeout(float(need(b, "seconds"))),
+    )
     route("POST", "resume", lambda b, r: sb.resume())
     route(
         "POST",

@@ -253,6 +253,15 @@ class Sandbox:
         """Move a market's mid to ``price`` over ``duration`` seconds (the book trades through)."""
         self._call(self.sim.move_mid, category, symbol, to_decimal(price, "price"), duration)
 
+    def set_ws_idle_timeout(self, seconds: float) -> None:
+        """How long a WebSocket connection may send nothing before it is closed (default 600 s,
+        as on Bybit; a private or trade connection's ``?max_active_time=`` overrides it). A
+        short one lets a test see a client that vanished without closing its socket cut, and
+        DCP fire for it."""
+        if not seconds > 0:
+            raise ValidationError("seconds", "a positive number of seconds", seconds)
+        self.streams.idle_timeout = float(seconds)
+
     def set_price_band(
         self,
         symbol: str,

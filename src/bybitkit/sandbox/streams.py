@@ -13,6 +13,12 @@ A depth-N book stream keeps exactly the top N levels: a snapshot on subscribe, t
 ``u`` increasing by one; a level pushed out of the top N is sent with size ``"0"``, one entering is
 an insert, and a price is always the same text. Depth 1 sends snapshots only and re-sends the
 same ``u`` after 3 s without change. Frames of one connection are handled in order.
+
+Idle connections are cut as on Bybit (REFERENCE §11.1): a connection that has sent nothing (no
+ping, no request) for 10 minutes is closed; a private or trade connection opened with
+``?max_active_time=`` (``30s`` to ``600s``, or ``1m`` to ``10m``) is closed after that long
+instead. The scan runs every second, so a cut can come up to a second late, never early. This
+is what makes a client that vanished without closing its socket "disconnected" for DCP.
 """
 
 from __future__ import annotations
@@ -52,6 +58,21 @@ PRIVATE_TOPICS = frozenset(
     }
 )  # fmt: skip
 _CLOSE = "\x00close"
+IDLE_TIMEOUT_S = 600.0  # no ping and no request for 10 minutes: Bybit drops the connection
+IDLE_SCAN_TICKS = 50  # the idle scan runs every 50 book ticks (one second)
+
+
+def parse_max_active_time(text: str) -> float:
+    """``?max_active_time=`` in seconds: ``30s`` to ``600s``, or ``1m`` to ``10m``."""
+    unit = text[-1:]
+    number = text[:-1]
+    if unit in ("s", "m") and number.isascii() and number.isdigit():
+        seconds = int(number) * (60 if unit == "m" else 1)
+        if 30 <= seconds <= 600:
+            return float(seconds)
+    raise ValueError(
+        f"max_active_time: expected 30s to 600s or 1m to 10m (e.g. 90s, 2m), got {text!r}"
+    )
 
 
 def dumps(obj: Any) -> str:
@@ -70,6 +91,9 @@ class Conn:
         self.topics: set[str] = set()
         self.uid: int | None = None
         self.req_ids: set[str] = set()
+        self.last_in = time.monotonic()  # when the client last sent anything
+        self.closing = False
+        self.max_idle: float | None = None  # ?max_active_time=; None: the sandbox's default
 
     def send(self, text: str) -> None:
         self.queue.put_nowait(text)
@@ -191,6 +215,7 @@ class Streams:
         self._kline_sent: dict[tuple[Conn, str], tuple[int, str]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.refuse_private_until = 0.0  # fault: monotonic time until which /v5/private is refused
+        self.idle_timeout = IDLE_TIMEOUT_S  # for connections without max_active_time
         self.ex.listeners.append(self.on_events)
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -202,6 +227,8 @@ class Streams:
         while True:
             await asyncio.sleep(BOOK_TICK_S)
             n += 1
+            if n % IDLE_SCAN_TICKS == 0:
+                self.close_idle(time.monotonic())
             if self.sb.faults.paused:
                 continue
             if self._held:
@@ -223,6 +250,18 @@ class Streams:
         for conn in list(self.conns):
             with contextlib.suppress(Exception):
                 await conn.ws.close()
+
+    def close_idle(self, now: float) -> int:
+        """Close every connection idle longer than its limit; the number closed."""
+        closed = 0
+        for conn in list(self.conns):
+            limit = self.idle_timeout if conn.max_idle is None else conn.max_idle
+            if now - conn.last_in > limit and not conn.closing:
+                log.info("sandbox ws %s %s idle %.1f s: closed", conn.kind, conn.conn_id, limit)
+                conn.closing = True
+                conn.close_after_queue()
+                closed += 1
+        return closed
 
     def drop_all(self) -> None:
         """Fault: close every WebSocket connection now."""
@@ -272,13 +311,21 @@ class Streams:
             raise web.HTTPNotFound()
         if kind == "private" and time.monotonic() < self.refuse_private_until:
             raise web.HTTPServiceUnavailable(text="private stream refused (sandbox fault)")
+        max_idle: float | None = None
+        if kind in ("private", "trade") and "max_active_time" in request.query:
+            try:
+                max_idle = parse_max_active_time(request.query["max_active_time"])
+            except ValueError as err:
+                raise web.HTTPBadRequest(text=str(err)) from None
         ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20)
         await ws.prepare(request)
         conn = Conn(ws, kind, request.remote or "")
+        conn.max_idle = max_idle
         self.conns.add(conn)
         writer = asyncio.create_task(self._writer(conn), name=f"sandbox-ws-writer-{conn.conn_id}")
         try:
             async for msg in ws:
+                conn.last_in = time.monotonic()
                 if msg.type is WSMsgType.BINARY:
                     # Bybit speaks JSON text only: say so rather than ignore the frame.
                     self._error(conn, None, "", "error:binary frames are not supported")
