@@ -215,3 +215,56 @@ async def test_an_invalid_book_stops_quoting(sb: Sandbox, tmp_path: Path) -> Non
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
     assert open_on_exchange(sb, creds.api_key) == []
+
+
+async def test_position_changes_reach_the_strategy(sb: Sandbox, tmp_path: Path) -> None:
+    """``on_position_changed``: the strategy's own market buy opens a position (one event with
+    its size), and a close made by another client of the account reaches it too (size 0)."""
+    from bybitkit.strategies import ScriptStrategy
+    from bybitkit.trading.events import PositionChanged
+    from bybitkit.v5.rest import RestClient
+
+    seen: list[PositionChanged] = []
+
+    class Opener(ScriptStrategy):
+        async def on_start(self) -> None:
+            await self.buy("perp", "BTC-USDT", D("0.002"), None, order_type="market")
+
+        async def on_position_changed(self, event: PositionChanged) -> None:
+            seen.append(event)
+
+    creds = sb.create_account()
+    cfg = parse_config(
+        {
+            "name": "opener",
+            "tick_interval": D("0.1"),
+            "connectors": {
+                "perp": {
+                    "connector": "sandbox_perpetual",
+                    "environment": sb.environment.rest_url,
+                    "api_key": creds.api_key,
+                    "api_secret": creds.api_secret,
+                    "pairs": ["BTC-USDT"],
+                }
+            },
+            "risk": {"stale_after": D(30)},
+        },
+        "test",
+    )
+    runner = StrategyRunner(cfg, strategy_cls=Opener, store=":memory:", control=False)
+    task = asyncio.create_task(runner.run())
+    try:
+        await wait_for(lambda: any(e.position.size == D("0.002") for e in seen))
+        assert seen[-1].position.pair == "BTC-USDT" and seen[-1].position.side is not None
+        async with RestClient(sb.environment, creds) as rest:
+            await rest.place_order(
+                category="linear", symbol="BTCUSDT", side="Sell", orderType="Market",
+                qty="0.002", reduceOnly=True, positionIdx=0,
+            )  # fmt: skip
+        await wait_for(lambda: seen[-1].position.size == 0)
+        runner.request_stop("test")
+        assert await task == EXIT_OK
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)

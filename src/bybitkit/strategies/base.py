@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import msgspec
 
 from bybitkit.money import quantize_to_step, round_price
-from bybitkit.trading.events import FundingPaid, OrderCancelled, OrderFilled
+from bybitkit.trading.events import FundingPaid, OrderCancelled, OrderFilled, PositionChanged
 from bybitkit.trading.rules import TradingRules
 from bybitkit.trading.types import Order, OrderType, Position, Side
 
@@ -88,6 +88,11 @@ class ScriptStrategy:
 
     async def on_funding_paid(self, event: FundingPaid) -> None:
         """A funding settlement on one of our perpetual positions (paid > 0, received < 0)."""
+
+    async def on_position_changed(self, event: PositionChanged) -> None:
+        """A perpetual position of the account changed (size, side, entry, mark, PnL; a leg
+        that went flat comes with size 0), from a private push or a reconciliation after a
+        reconnect. ``event.position`` is the new state; :meth:`positions` reads them all."""
 
     async def on_stop(self) -> None:
         """Once, before the runner cancels our orders and stops (orders placed here, such as

@@ -44,7 +44,7 @@ from bybitkit.market.order_book import OrderBook
 from bybitkit.strategies.base import ScriptStrategy
 from bybitkit.strategies.config import ConnectorConfig, StrategyConfig, convert
 from bybitkit.strategies.rails import EquityWatch, OrderRate, RailRefused
-from bybitkit.trading.events import FundingPaid, OrderCancelled, OrderFilled
+from bybitkit.trading.events import FundingPaid, OrderCancelled, OrderFilled, PositionChanged
 from bybitkit.trading.types import Order, OrderState, Position, Side
 
 __all__ = [
@@ -555,6 +555,8 @@ class StrategyRunner:
                 self.stats.funding += ev.payment.amount
                 if self.state == "running":
                     await self._hook(self.strategy.on_funding_paid, ev)
+            elif isinstance(ev, PositionChanged) and self.state == "running":
+                await self._hook(self.strategy.on_position_changed, ev)
 
     # -- equity and the kill switch --------------------------------------------------------------
 
