@@ -606,3 +606,51 @@ async def test_sandbox_ws_huge_frame_closes_and_server_lives_on(sb: Sandbox) -> 
             async with asyncio.timeout(5):
                 pong = json.loads((await ws.receive()).data)
             assert pong["req_id"] == "alive"
+
+
+async def test_hostile_clients_leave_no_task_or_connection_behind() -> None:
+    """After hostile traffic on every stream (bad JSON, deep nesting, binary, oversized and
+    unauthenticated frames, failed auth, clients that vanish mid-stream without a close) and
+    hostile REST bodies, the sandbox holds exactly the tasks it held before and no connection."""
+    async with Sandbox(seed=5, simulate=False) as sandbox:
+        creds = sandbox.create_account()
+        await asyncio.sleep(0.1)
+        before = {t.get_name() for t in asyncio.all_tasks()}
+        bad_auth = json.dumps({"op": "auth", "args": [creds.api_key, _now_ms() + 10_000, "0" * 64]})
+        hostile_frames: list[str | bytes] = [
+            "{", "[" * 50_000, "null", '{"op": "subscribe", "args": ["orderbook.50.BTCUSDT"]}',
+            '{"op": "order.create", "args": [{}]}', b"\x00\xff", bad_auth,
+            _auth_frame(creds, False),
+            '{"op": "subscribe", "args": ["order", "nope.topic", 7]}',
+        ]  # fmt: skip
+        paths = ("/v5/public/spot", "/v5/public/linear", "/v5/private", "/v5/trade")
+        async with aiohttp.ClientSession() as http:
+            for path in paths:
+                for vanish in (False, True):
+                    ws = await http.ws_connect(sandbox.ws_url + path)
+                    for frame in hostile_frames:
+                        if ws.closed:
+                            break
+                        if isinstance(frame, bytes):
+                            await ws.send_bytes(frame)
+                        else:
+                            await ws.send_str(frame)
+                    if vanish:  # the socket goes away with no close frame
+                        transport = ws._response.connection.transport  # type: ignore[union-attr]
+                        assert transport is not None
+                        transport.abort()
+                    else:
+                        await ws.close()
+                huge = await http.ws_connect(sandbox.ws_url + path)
+                await huge.send_str("x" * (2 << 20))
+                await huge.receive()
+                await huge.close()
+            for body in (b"[" * 100_000, b"\xff\xfe", b'{"category": ' * 1000):
+                for route in ("/v5/order/create", "/sandbox/accounts"):
+                    async with http.post(sandbox.rest_url + route, data=body) as r:
+                        assert r.status in (200, 400)
+        async with asyncio.timeout(5):
+            while sandbox.streams.conns or {t.get_name() for t in asyncio.all_tasks()} - before:
+                await asyncio.sleep(0.05)
+        assert not sandbox.streams.conns
+        assert {t.get_name() for t in asyncio.all_tasks()} - before == set()
