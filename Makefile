@@ -55,7 +55,9 @@ bench: $(BENCH_STAMP)
 # The long reliability soak (tests/soak/): market makers on the sandbox under a seeded chaos
 # schedule, every invariant checked. Until SOAK_FILLS fills (default 10000) and every fault kind,
 # within SOAK_SECONDS (default 3600); SOAK_SEED replays a run (its seed is the first line).
-soak: $(STAMP)
+# Setup output goes to stderr so that the seed stays the first line on stdout.
+soak:
+	@$(MAKE) -s --no-print-directory $(STAMP) 1>&2
 	@$(BIN)/python tests/soak/harness.py
 
 clean:
