@@ -1168,7 +1168,8 @@ def main() -> int:
     default 3600), ``SOAK_SEED`` (default: random; printed on the first line so that a run can be
     replayed), ``SOAK_DIR`` (where the bot's files, its logs and ``report.json`` go). The last
     line is ``soak: <fills> fills, <faults> faults, <violations> violations``; the exit code is 1
-    when there was any violation."""
+    when there was any violation, 2 when there was none but the budget ended before the fill
+    target and every fault kind (``SOAK_FILLS=`` empty: a time-boxed run, never 2)."""
     seed_env = os.environ.get("SOAK_SEED", "").strip()
     seed = int(seed_env) if seed_env else random.SystemRandom().randrange(1, 2**31)
     print(f"soak: seed={seed} (replay with SOAK_SEED={seed} make soak)", flush=True)
@@ -1195,8 +1196,14 @@ def main() -> int:
     result = asyncio.run(Soak(opts).run())
     for v in result.violations[:50]:
         print(f"soak: VIOLATION {v}", flush=True)
-    if fills is not None and result.fills < fills:
-        print(f"soak: the {seconds:.0f} s budget ended before {fills} fills", flush=True)
+    missing = [k for k in FAULT_KINDS if not result.kinds.get(k)]
+    incomplete = fills is not None and (result.fills < fills or bool(missing))
+    if incomplete:
+        print(
+            f"soak: INCOMPLETE: the {seconds:.0f} s budget ended before {fills} fills"
+            + (f" and these fault kinds: {', '.join(missing)}" if missing else ""),
+            flush=True,
+        )
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(result.kinds.items()))
     print(
         f"soak: {result.seconds:.0f} s, {result.resyncs} resync points, {result.restarts} hard "
@@ -1204,7 +1211,8 @@ def main() -> int:
         flush=True,
     )
     print(result.line, flush=True)
-    return 1 if result.violations else 0
+    # 1: a violation (a bug); 2: no violation, but the run fell short of what it was to prove.
+    return 1 if result.violations else 2 if incomplete else 0
 
 
 if __name__ == "__main__":
