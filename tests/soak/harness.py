@@ -59,6 +59,7 @@ import random
 import signal
 import sqlite3
 import sys
+import tempfile
 import textwrap
 import time
 from collections import Counter, defaultdict
@@ -1177,7 +1178,8 @@ def main() -> int:
     fills_env = os.environ.get("SOAK_FILLS", "10000").strip()
     fills = int(fills_env) if fills_env else None
     workdir = Path(
-        os.environ.get("SOAK_DIR") or f"/tmp/bybitkit-soak-{seed}-{int(time.time())}"
+        os.environ.get("SOAK_DIR")
+        or Path(tempfile.gettempdir()) / f"bybitkit-soak-{seed}-{int(time.time())}"
     ).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(workdir / "harness.log")
