@@ -4,6 +4,7 @@ the kill switch, a fatal error and an invalid book all end with no open order le
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import textwrap
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -100,6 +101,18 @@ async def wait_for(pred: Any, timeout: float = 10.0) -> None:
             await asyncio.sleep(0.05)
 
 
+@contextlib.asynccontextmanager
+async def started(runner: StrategyRunner) -> AsyncIterator[asyncio.Task[int]]:
+    """The runner's ``run()`` as a task, cancelled and awaited on the way out if still going."""
+    task = asyncio.create_task(runner.run())
+    try:
+        yield task
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
 def open_on_exchange(sb: Sandbox, api_key: str) -> list[dict[str, Any]]:
     return sb.orders(api_key, open_only=True)
 
@@ -107,8 +120,7 @@ def open_on_exchange(sb: Sandbox, api_key: str) -> list[dict[str, Any]]:
 async def test_quotes_around_mid_then_stop_leaves_nothing(sb: Sandbox, tmp_path: Path) -> None:
     creds = sb.create_account()
     runner = StrategyRunner(config(sb, creds, tmp_path), home=tmp_path)
-    task = asyncio.create_task(runner.run())
-    try:
+    async with started(runner) as task:
         await wait_for(lambda: len(open_on_exchange(sb, creds.api_key)) == 2)
         book = sb.book("BTCUSDT", "spot", 1)
         mid = (book["bids"][0][0] + book["asks"][0][0]) / 2
@@ -127,10 +139,6 @@ async def test_quotes_around_mid_then_stop_leaves_nothing(sb: Sandbox, tmp_path:
         assert state_file.exists()
         runner.request_stop("test")
         assert await task == EXIT_OK
-    finally:
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
     assert open_on_exchange(sb, creds.api_key) == []
     assert not state_file.exists()
 
@@ -150,18 +158,13 @@ async def test_kill_switch_fires_on_a_forced_move(sb: Sandbox, tmp_path: Path) -
     cfg = config(sb, creds, tmp_path, risk={"max_loss": D(1000), "equity_interval": D("0.1"),
                                             "stale_after": D(30)})  # fmt: skip
     runner = StrategyRunner(cfg, home=tmp_path)
-    task = asyncio.create_task(runner.run())
-    try:
+    async with started(runner) as task:
         await wait_for(lambda: len(open_on_exchange(sb, creds.api_key)) == 2)
         start = runner.watch.start
         assert start is not None
         last = sb.book("BTCUSDT", "spot", 1)["bids"][0][0]
         sb.move_mid("BTCUSDT", last * D("0.95"))  # 1 BTC loses ~5 % of its value: > 1000 USDT
         code = await asyncio.wait_for(task, 30)
-    finally:
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
     assert code == EXIT_KILLED
     assert runner.killed is not None and "max loss" in runner.killed
     assert open_on_exchange(sb, creds.api_key) == []
@@ -176,7 +179,6 @@ async def test_an_invalid_book_stops_quoting(sb: Sandbox, tmp_path: Path) -> Non
     cfg = config(sb, creds, tmp_path, params={"requote": True}, tick_interval=D("0.3"),
                  risk={"stale_after": D(30), "max_orders_per_second": D(20)})  # fmt: skip
     runner = StrategyRunner(cfg, home=tmp_path)
-    task = asyncio.create_task(runner.run())
     invalid_at: list[float] = []
 
     async def hold_resync() -> None:
@@ -186,7 +188,7 @@ async def test_an_invalid_book_stops_quoting(sb: Sandbox, tmp_path: Path) -> Non
                 invalid_at.append(asyncio.get_running_loop().time())
                 return
 
-    try:
+    async with started(runner) as task:
         await wait_for(lambda: runner.stats.orders >= 4)
         watcher = asyncio.create_task(hold_resync())
         await asyncio.sleep(0.05)
@@ -210,10 +212,6 @@ async def test_an_invalid_book_stops_quoting(sb: Sandbox, tmp_path: Path) -> Non
         assert len(rows) == runner.stats.orders and all(r.book_valid for r in rows)
         runner.request_stop("test")
         assert await task == EXIT_OK
-    finally:
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
     assert open_on_exchange(sb, creds.api_key) == []
 
 
@@ -252,8 +250,7 @@ async def test_position_changes_reach_the_strategy(sb: Sandbox, tmp_path: Path) 
         "test",
     )
     runner = StrategyRunner(cfg, strategy_cls=Opener, store=":memory:", control=False)
-    task = asyncio.create_task(runner.run())
-    try:
+    async with started(runner) as task:
         await wait_for(lambda: any(e.position.size == D("0.002") for e in seen))
         assert seen[-1].position.pair == "BTC-USDT" and seen[-1].position.side is not None
         async with RestClient(sb.environment, creds) as rest:
@@ -264,7 +261,3 @@ async def test_position_changes_reach_the_strategy(sb: Sandbox, tmp_path: Path) 
         await wait_for(lambda: seen[-1].position.size == 0)
         runner.request_stop("test")
         assert await task == EXIT_OK
-    finally:
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
