@@ -183,3 +183,21 @@ def test_spot_and_perpetual_of_one_coin_move_together() -> None:
     assert cov / var > 0.9
     assert max(basis) < 0.002  # under 0.2 %
     ex.flush()
+
+
+def test_the_touch_spread_stays_one_to_three_ticks_after_every_step() -> None:
+    """Issue 3's market: after every simulation step, every market's touch spread is 1 to 3
+    ticks and each side keeps >= 200 levels. Regression: a random taker that ate the touch
+    level left the spread wider until the next step (seen as a 4-tick ETHUSDT spread)."""
+    ex = Exchange(DEFAULT_INSTRUMENTS, seed=9, start_ms=1_700_000_000_000, history_minutes=5)
+    sim = MarketSimulator(ex, seed=9, speed=20)
+    for n in range(120):
+        sim.step(0.05)
+        for m in ex.markets.values():
+            bid, ask = m.book.best_bid(), m.book.best_ask()
+            assert bid is not None and ask is not None
+            assert 1 <= ask - bid <= 3, (n, m.inst.symbol, m.inst.category, bid, ask)
+            if n % 25 == 0:
+                assert len(m.book.levels(1, 1000)) >= 200 and len(m.book.levels(2, 1000)) >= 200
+    assert sum(len(m.trades) for m in ex.markets.values()) > 100  # the takers did trade
+    ex.flush()

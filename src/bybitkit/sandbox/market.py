@@ -211,7 +211,11 @@ class MarketSimulator:
             side = "Buy" if st.fair > before else "Sell"
             self.exchange.house_order(market, side, 1, None)
         if not self.frozen and sim_dt > 0:
-            self._random_takers(market, st, sim_dt)
+            if self._random_takers(market, st, sim_dt):
+                # A taker that ate the touch level(s) widened the spread: the makers step back
+                # in at once, so the touch spread stays 1 to 3 ticks whenever it is looked at.
+                self._lay_side(market, st.bids, "Buy", self._grid(st.bid_top, -1), st)
+                self._lay_side(market, st.asks, "Sell", self._grid(st.ask_top, +1), st)
             self._refresh(market, st)
         self._after_trades(market)
 
@@ -283,13 +287,15 @@ class MarketSimulator:
         scale = 1.0 + depth / 40.0
         return max(1, int(st.base_lots * scale * self.rng.lognormvariate(0.0, 0.6) / 4.0))
 
-    def _random_takers(self, market: Market, st: SimState, sim_dt: float) -> None:
+    def _random_takers(self, market: Market, st: SimState, sim_dt: float) -> int:
+        """House market orders at the simulated rate; how many were sent."""
         rng = self.rng
         n = _poisson(rng, TAKER_RATE * sim_dt)
         for _ in range(n):
             side = "Buy" if rng.random() < 0.5 else "Sell"
             lots = rng.randint(*st.taker_lots)
             self.exchange.house_order(market, side, lots, None)
+        return n
 
     def _refresh(self, market: Market, st: SimState) -> None:
         """Re-post a few near-touch house levels with new sizes (they lose their queue place)."""
