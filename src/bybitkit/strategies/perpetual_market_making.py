@@ -26,16 +26,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-import msgspec
-
 from bybitkit.connectors.perpetual import PerpetualConnector
 from bybitkit.errors import BybitkitError, ConfigError
 from bybitkit.money import fmt, quantize_to_step, round_price
 from bybitkit.strategies.pure_market_making import (
+    LadderParams,
     LevelQuoter,
     PlannedQuote,
     build_ladder,
-    check_ladder_params,
     size_guard,
 )
 from bybitkit.trading.rules import TradingRules
@@ -57,33 +55,17 @@ ZERO = Decimal(0)
 ONE = Decimal(1)
 
 
-class PerpetualMarketMakingParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class PerpetualMarketMakingParams(LadderParams, forbid_unknown_fields=True, kw_only=True):
     """The params of :class:`PerpetualMarketMaking` (see ``docs/strategies.md``)."""
 
-    pair: str
-    order_amount: Decimal
     connector: str = "perp"
-    bid_spread: Decimal = Decimal("0.001")
-    ask_spread: Decimal = Decimal("0.001")
-    order_levels: int = 1
-    level_spread: Decimal = Decimal("0.001")
-    refresh_time: Decimal = Decimal(30)
-    refresh_tolerance: Decimal = Decimal("0.001")
     leverage: Decimal = Decimal(1)
     position_mode: Literal["one_way", "hedge"] = "one_way"
     max_position: Decimal | None = None
     take_profit_spread: Decimal | None = None
 
     def __post_init__(self) -> None:
-        check_ladder_params(
-            bid_spread=self.bid_spread,
-            ask_spread=self.ask_spread,
-            order_amount=self.order_amount,
-            order_levels=self.order_levels,
-            level_spread=self.level_spread,
-            refresh_time=self.refresh_time,
-            refresh_tolerance=self.refresh_tolerance,
-        )
+        super().__post_init__()
         if self.leverage < 1:
             raise ValueError(f"leverage: expected at least 1, got {self.leverage}")
         if self.max_position is not None and self.max_position <= 0:

@@ -47,13 +47,13 @@ if TYPE_CHECKING:
     from bybitkit.strategies.runner import StrategyRunner
 
 __all__ = [
+    "LadderParams",
     "LevelQuoter",
     "LiveQuote",
     "PlannedQuote",
     "PureMarketMaking",
     "PureMarketMakingParams",
     "build_ladder",
-    "check_ladder_params",
     "inventory_multipliers",
     "level_price",
     "price_guard",
@@ -69,40 +69,9 @@ BAND_WAIT_S = 2.0  # how long on_start waits for the first price-band push
 # -- params ------------------------------------------------------------------------------------
 
 
-def check_ladder_params(
-    *,
-    bid_spread: Decimal,
-    ask_spread: Decimal,
-    order_amount: Decimal,
-    order_levels: int,
-    level_spread: Decimal,
-    refresh_time: Decimal,
-    refresh_tolerance: Decimal,
-) -> None:
-    """Raise ``ValueError`` naming the first ladder parameter out of range."""
-    if not ZERO <= bid_spread < ONE:
-        raise ValueError(f"bid_spread: expected a fraction in [0, 1), got {bid_spread}")
-    if ask_spread < 0:
-        raise ValueError(f"ask_spread: expected a fraction >= 0, got {ask_spread}")
-    if order_amount <= 0:
-        raise ValueError(f"order_amount: expected a positive base amount, got {order_amount}")
-    if not 1 <= order_levels <= 50:
-        raise ValueError(f"order_levels: expected 1 to 50, got {order_levels}")
-    if level_spread < 0:
-        raise ValueError(f"level_spread: expected a fraction >= 0, got {level_spread}")
-    if bid_spread + level_spread * (order_levels - 1) >= ONE:
-        raise ValueError(
-            "level_spread: the deepest bid (bid_spread + level_spread × (order_levels − 1)) "
-            "must stay under 1"
-        )
-    if refresh_time <= 0:
-        raise ValueError(f"refresh_time: expected a positive number of seconds, got {refresh_time}")
-    if refresh_tolerance < 0:
-        raise ValueError(f"refresh_tolerance: expected a fraction >= 0, got {refresh_tolerance}")
-
-
-class PureMarketMakingParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """The params of :class:`PureMarketMaking` (see ``docs/strategies.md``)."""
+class LadderParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """What the market makers' params have in common: the pair, the order ladder and its
+    refresh. Subclasses add their own fields and extend :meth:`__post_init__`."""
 
     pair: str
     order_amount: Decimal
@@ -113,6 +82,41 @@ class PureMarketMakingParams(msgspec.Struct, forbid_unknown_fields=True, kw_only
     level_spread: Decimal = Decimal("0.001")
     refresh_time: Decimal = Decimal(30)
     refresh_tolerance: Decimal = Decimal("0.001")
+
+    def __post_init__(self) -> None:
+        """Raise ``ValueError`` naming the first ladder parameter out of range."""
+        bid, ask = self.bid_spread, self.ask_spread
+        levels, step = self.order_levels, self.level_spread
+        if not ZERO <= bid < ONE:
+            raise ValueError(f"bid_spread: expected a fraction in [0, 1), got {bid}")
+        if ask < 0:
+            raise ValueError(f"ask_spread: expected a fraction >= 0, got {ask}")
+        if self.order_amount <= 0:
+            raise ValueError(
+                f"order_amount: expected a positive base amount, got {self.order_amount}"
+            )
+        if not 1 <= levels <= 50:
+            raise ValueError(f"order_levels: expected 1 to 50, got {levels}")
+        if step < 0:
+            raise ValueError(f"level_spread: expected a fraction >= 0, got {step}")
+        if bid + step * (levels - 1) >= ONE:
+            raise ValueError(
+                "level_spread: the deepest bid (bid_spread + level_spread × (order_levels − 1)) "
+                "must stay under 1"
+            )
+        if self.refresh_time <= 0:
+            raise ValueError(
+                f"refresh_time: expected a positive number of seconds, got {self.refresh_time}"
+            )
+        if self.refresh_tolerance < 0:
+            raise ValueError(
+                f"refresh_tolerance: expected a fraction >= 0, got {self.refresh_tolerance}"
+            )
+
+
+class PureMarketMakingParams(LadderParams, forbid_unknown_fields=True, kw_only=True):
+    """The params of :class:`PureMarketMaking` (see ``docs/strategies.md``)."""
+
     inventory_skew: bool = False
     inventory_target_base_ratio: Decimal = Decimal("0.5")
     inventory_range_multiplier: Decimal = Decimal(1)
@@ -120,15 +124,7 @@ class PureMarketMakingParams(msgspec.Struct, forbid_unknown_fields=True, kw_only
     price_floor: Decimal | None = None
 
     def __post_init__(self) -> None:
-        check_ladder_params(
-            bid_spread=self.bid_spread,
-            ask_spread=self.ask_spread,
-            order_amount=self.order_amount,
-            order_levels=self.order_levels,
-            level_spread=self.level_spread,
-            refresh_time=self.refresh_time,
-            refresh_tolerance=self.refresh_tolerance,
-        )
+        super().__post_init__()
         if not ZERO <= self.inventory_target_base_ratio <= ONE:
             raise ValueError(
                 "inventory_target_base_ratio: expected a fraction in [0, 1], got "
