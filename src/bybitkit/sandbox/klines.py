@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import random
 from bisect import bisect_left, bisect_right
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
 from bybitkit.errors import ValidationError
+from bybitkit.market.candles import INTERVALS, MINUTE_MS, align, next_open
 from bybitkit.sandbox.instruments import Instrument, fixed_str, plain_str
 
 __all__ = [
@@ -41,23 +41,11 @@ __all__ = [
     "interval_start",
 ]
 
-MINUTE_MS = 60_000
-DAY_MS = 86_400_000
-WEEK_MS = 7 * DAY_MS
-_MONDAY_MS = 4 * DAY_MS  # 1970-01-01 was a Thursday; 1970-01-05 00:00 UTC a Monday
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
-
-INTERVALS: tuple[str, ...] = (
-    "1", "3", "5", "15", "30", "60", "120", "240", "360", "720", "D", "W", "M",
-)  # fmt: skip
-"""The kline intervals of REFERENCE §7.5."""
+# Interval arithmetic is the client's (bybitkit.market.candles): one implementation of
+# Bybit's alignment. The sandbox accepts Bybit's own codes only (no aliases such as "1h").
 
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 1000
-
-# Fixed-length intervals in ms (``W`` and ``M`` are handled apart).
-_FIXED_MS: dict[str, int] = {iv: int(iv) * MINUTE_MS for iv in INTERVALS[:10]} | {"D": DAY_MS}
 
 # Default per-minute volatility (stdev of the one-minute return) by base coin.
 _VOLATILITY: dict[str, float] = {"BTC": 0.0005, "ETH": 0.0007}
@@ -73,31 +61,14 @@ def _check_interval(interval: str) -> None:
 
 def interval_start(interval: str, ts_ms: int) -> int:
     """Start (ms) of the ``interval`` candle containing ``ts_ms``."""
-    size = _FIXED_MS.get(interval)
-    if size is not None:
-        return ts_ms - ts_ms % size
-    if interval == "W":
-        return ts_ms - (ts_ms - _MONDAY_MS) % WEEK_MS
-    if interval == "M":
-        dt = _EPOCH + ts_ms * _MS
-        return (datetime(dt.year, dt.month, 1, tzinfo=UTC) - _EPOCH) // _MS
     _check_interval(interval)
-    raise AssertionError("unreachable")  # pragma: no cover
+    return align(interval, ts_ms)
 
 
 def interval_next(interval: str, start_ms: int) -> int:
     """Start (ms) of the candle after the one starting at ``start_ms``."""
-    size = _FIXED_MS.get(interval)
-    if size is not None:
-        return start_ms + size
-    if interval == "W":
-        return start_ms + WEEK_MS
-    if interval == "M":
-        dt = _EPOCH + start_ms * _MS
-        year, month = (dt.year + 1, 1) if dt.month == 12 else (dt.year, dt.month + 1)
-        return (datetime(year, month, 1, tzinfo=UTC) - _EPOCH) // _MS
     _check_interval(interval)
-    raise AssertionError("unreachable")  # pragma: no cover
+    return next_open(interval, start_ms)
 
 
 class Bar(NamedTuple):

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from bybitkit.market.candles import INTERVALS
 from bybitkit.matching import Side
 from bybitkit.money import fmt
 from bybitkit.sandbox.exchange import Event, Market, SandboxError, normalize_symbol, now_ms
@@ -46,7 +47,6 @@ log = logging.getLogger(__name__)
 
 DEPTHS = (1, 50, 200, 1000)
 BOOK_TICK_S = 0.02
-INTERVALS = ("1", "3", "5", "15", "30", "60", "120", "240", "360", "720", "D", "W", "M")
 PRIVATE_TOPICS = frozenset(
     {
         "order", "order.spot", "order.linear",
